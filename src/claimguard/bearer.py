@@ -1,0 +1,94 @@
+"""Read a bearer token from an ``Authorization`` header value (RFC 6750 §2.1).
+
+The grammar is::
+
+    credentials = "Bearer" 1*SP b64token
+    b64token    = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+
+This module tells three situations apart, because RFC 6750 §3.1 answers them
+differently:
+
+* no credentials at all (no header, an empty one, or another scheme such as ``Basic``
+  or ``DPoP``) → :class:`~claimguard.errors.MissingTokenError` (401, bare challenge);
+* a malformed request (``Bearer`` with no token, extra parts, characters outside
+  b64token, several credentials folded into one value, a token both in the query
+  string and in the header) → :class:`~claimguard.errors.InvalidRequestError` (400);
+* a well-formed token that is too large → :class:`~claimguard.errors.InvalidTokenError`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidRequestError
+from .errors import InvalidTokenError
+from .errors import MissingTokenError
+
+__all__ = ["MAX_TOKEN_BYTES", "parse_authorization"]
+
+#: Largest token accepted, in bytes (DESIGN §4 step 1). Larger ones are refused before
+#: any parsing, so a huge header costs a length check only.
+MAX_TOKEN_BYTES = 8192
+
+# RFC 6750 §2.1 b64token.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# Optional white space around a field value (RFC 9110 §5.5): SP and HTAB.
+_OWS = " \t"
+
+
+def parse_authorization(value: str | None, *, query_token: bool = False) -> str:
+    """Return the bearer token carried by an ``Authorization`` header value.
+
+    :param value: the header value as received, or ``None`` when the header is absent.
+        Servers fold repeated headers into one comma-separated value; such a value is
+        refused as several credentials.
+    :param query_token: whether the request also carried an ``access_token`` query
+        parameter. claimguard reads tokens from the header only; a query token beside
+        a header token makes the request ambiguous (RFC 6750 §2: clients "MUST NOT use
+        more than one method to transmit the token").
+    :raises MissingTokenError: no bearer credentials were sent.
+    :raises InvalidRequestError: the header is malformed.
+    :raises InvalidTokenError: the token exceeds :data:`MAX_TOKEN_BYTES`.
+    """
+    if value is None or not value.strip(_OWS):
+        raise MissingTokenError(detail="no Authorization header")
+    value = value.strip(_OWS)
+    scheme, _, rest = value.partition(" ")
+    is_bearer = scheme.lower() == "bearer"
+
+    if "," in value:
+        # Several credentials in one value: repeated headers folded by the server
+        # (RFC 9110 §5.3), or a client sending two schemes at once.
+        if is_bearer or _mentions_bearer(value):
+            raise InvalidRequestError(
+                "The request carries more than one credential.",
+                detail="several credentials in the Authorization header",
+            )
+        raise MissingTokenError(detail="Authorization header uses another scheme")
+    if not is_bearer:
+        raise MissingTokenError(detail="Authorization header uses another scheme")
+    if query_token:
+        raise InvalidRequestError(
+            "The access token was sent in more than one way.",
+            detail="token both in the Authorization header and the access_token parameter",
+        )
+    token = rest.lstrip(" ")
+    if not token:
+        raise InvalidRequestError(
+            "The Authorization header has no token.", detail="Bearer scheme without a token"
+        )
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidTokenError(
+            "The access token is too large.",
+            detail=f"token of {len(token)} characters exceeds {MAX_TOKEN_BYTES}",
+        )
+    if _B64TOKEN.fullmatch(token) is None:
+        raise InvalidRequestError(
+            "The Authorization header is malformed.",
+            detail="token has characters outside RFC 6750 b64token, or extra parts",
+        )
+    return token
+
+
+def _mentions_bearer(value: str) -> bool:
+    return any(part.strip(_OWS).partition(" ")[0].lower() == "bearer" for part in value.split(","))

@@ -1,0 +1,224 @@
+"""Everything claimguard raises, and what each error means on the wire.
+
+Our exception hierarchy::
+
+    ClaimGuardError                 base for everything the package raises
+    ├── ConfigurationError          unusable settings, raised at start-up
+    ├── KeySetUnavailableError      keys cannot be obtained        → 503 + Retry-After
+    └── BearerError                 RFC 6750 §3 answers
+        ├── MissingTokenError       no credentials                 → 401, bare challenge
+        ├── InvalidRequestError     malformed request              → 400 invalid_request
+        ├── InvalidTokenError       token refused                  → 401 invalid_token
+        │   └── ExpiredTokenError   token past ``exp``             → 401 invalid_token
+        └── InsufficientScopeError  valid token, missing privilege → 403 insufficient_scope
+
+Every error carries two texts:
+
+``description``
+    A short, fixed sentence chosen by claimguard. It is safe to send to the client and
+    goes into the ``error_description`` of the challenge and the JSON body. It never
+    contains bytes from the request.
+``detail``
+    The operator's explanation for logs: what exactly was wrong ("aud mismatch: …").
+    Values taken from an unverified token are escaped and truncated with
+    :func:`claimguard.errors.loggable` before they get here. Never sent to clients.
+
+This module imports nothing from Flask: the Flask layer turns these into responses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import ClassVar
+
+__all__ = [
+    "BearerError",
+    "ClaimGuardError",
+    "ConfigurationError",
+    "ExpiredTokenError",
+    "InsufficientScopeError",
+    "InvalidRequestError",
+    "InvalidTokenError",
+    "KeySetUnavailableError",
+    "MissingTokenError",
+    "loggable",
+]
+
+# RFC 6750 §3: error_description and scope values are limited to
+# %x20-21 / %x23-5B / %x5D-7E (printable ASCII without `"` and `\`).
+_UNSAFE_CHALLENGE_CHARS = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def _challenge_safe(text: str) -> str:
+    return _UNSAFE_CHALLENGE_CHARS.sub("", text)
+
+
+def loggable(value: object, limit: int = 80) -> str:
+    """Render an untrusted value for a log line: escaped, quoted and truncated.
+
+    Control characters, quotes and non-ASCII come out as escapes, so a value from a
+    token can neither forge a log line nor flood it.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    escaped = "".join(ch if " " <= ch <= "~" else f"\\x{ord(ch):02x}" for ch in escaped)
+    return '"' + escaped.replace('"', '\\"') + '"'
+
+
+class ClaimGuardError(Exception):
+    """Base class of every exception claimguard raises."""
+
+    #: HTTP status the Flask layer answers with.
+    status_code: int = 500
+    #: RFC 6750 / RFC 6749 error code for the body and challenge, if any.
+    error: str | None = None
+    #: Fixed, client-safe sentence.
+    default_description: str = "The request could not be authorized."
+
+    def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
+        self.description = _challenge_safe(description or self.default_description)
+        self.detail = detail or self.description
+        super().__init__(self.detail)
+
+    def www_authenticate(self, realm: str) -> str | None:
+        """The ``WWW-Authenticate`` value for this error, or ``None`` for no header."""
+        return None
+
+    def body(self) -> dict[str, object]:
+        """The JSON body of the answer."""
+        return {"error": self.error or "server_error", "error_description": self.description}
+
+
+class ConfigurationError(ClaimGuardError):
+    """The settings cannot work: raised at start-up with a message that says what to fix."""
+
+    default_description = "claimguard is misconfigured."
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, detail=message)
+        self.description = message
+
+
+class KeySetUnavailableError(ClaimGuardError):
+    """The issuer's signing keys cannot be obtained: our failure, not the client's.
+
+    Raised when no usable key set is cached (never fetched, or older than the allowed
+    staleness) and fetching failed, or when the refetch for an unknown ``kid`` failed.
+    Answered with 503 and a ``Retry-After`` header.
+    """
+
+    status_code = 503
+    error = "temporarily_unavailable"
+    default_description = "The signing keys are temporarily unavailable."
+
+    def __init__(
+        self, description: str | None = None, *, detail: str | None = None, retry_after: int = 30
+    ) -> None:
+        super().__init__(description, detail=detail)
+        #: Whole seconds until a retry may succeed (the ``Retry-After`` header).
+        self.retry_after = max(1, int(retry_after))
+
+
+class BearerError(ClaimGuardError):
+    """An RFC 6750 §3 answer: it knows its status, error code and challenge."""
+
+    status_code = 401
+
+    def www_authenticate(self, realm: str) -> str:
+        parts = [f'Bearer realm="{_challenge_safe(realm)}"']
+        if self.error is not None:
+            # RFC 6750 §3: error, error_description and scope are auth-params.
+            parts.append(f'error="{self.error}"')
+            parts.append(f'error_description="{self.description}"')
+            parts.extend(self._extra_params())
+        return ", ".join(parts)
+
+    def body(self) -> dict[str, object]:
+        return {"error": self.error or "unauthorized", "error_description": self.description}
+
+    def _extra_params(self) -> list[str]:
+        return []
+
+
+class MissingTokenError(BearerError):
+    """No credentials: no ``Authorization`` header, or another scheme.
+
+    RFC 6750 §3.1: "If the request lacks any authentication information …, the
+    resource server SHOULD NOT include an error code or other error information."
+    """
+
+    status_code = 401
+    error = None
+    default_description = "An access token is required."
+
+
+class InvalidRequestError(BearerError):
+    """Malformed request: RFC 6750 §3.1 ``invalid_request`` (400)."""
+
+    status_code = 400
+    error = "invalid_request"
+    default_description = "The Authorization header is malformed."
+
+
+class InvalidTokenError(BearerError):
+    """The token is refused: RFC 6750 §3.1 ``invalid_token`` (401)."""
+
+    status_code = 401
+    error = "invalid_token"
+    default_description = "The access token is invalid."
+
+
+class ExpiredTokenError(InvalidTokenError):
+    """The token's ``exp`` has passed (RFC 7519 §4.1.4)."""
+
+    default_description = "The access token expired."
+
+
+class InsufficientScopeError(BearerError):
+    """A valid token that lacks a required role, scope or permission (403).
+
+    :param kind: ``"roles"``, ``"scopes"`` or ``"permissions"``.
+    :param required: what the route requires.
+    :param match: ``"all"`` or ``"any"``.
+    """
+
+    status_code = 403
+    error = "insufficient_scope"
+    default_description = "The access token lacks a required privilege."
+
+    _descriptions: ClassVar[dict[str, str]] = {
+        "roles": "The access token lacks a required role.",
+        "scopes": "The access token lacks a required scope.",
+        "permissions": "The access token lacks a required permission.",
+    }
+
+    def __init__(
+        self,
+        kind: str,
+        required: Iterable[str],
+        match: str = "all",
+        *,
+        detail: str | None = None,
+    ) -> None:
+        if kind not in self._descriptions:
+            raise ValueError(f"unknown requirement kind {kind!r}")
+        super().__init__(self._descriptions[kind], detail=detail)
+        self.kind = kind
+        self.required = tuple(required)
+        self.match = match
+
+    def _extra_params(self) -> list[str]:
+        # RFC 6750 §3: the scope attribute names the scopes needed; we send it only for
+        # scope failures, since roles and permissions are not OAuth scopes.
+        if self.kind == "scopes":
+            return [f'scope="{_challenge_safe(" ".join(self.required))}"']
+        return []
+
+    def body(self) -> dict[str, object]:
+        result = super().body()
+        result[f"required_{self.kind}"] = list(self.required)
+        result["match"] = self.match
+        return result

@@ -1,0 +1,482 @@
+"""``JWKSCache``: one issuer's signing keys, fetched over HTTP and kept fresh.
+
+The rules, in the order a request meets them:
+
+* **Fresh** for ``ttl`` seconds after a successful fetch. A good answer (200, within
+  ``max_bytes``, valid JSON, at least one usable key) *replaces* the set, so keys the
+  issuer removed disappear. Anything else is a failed fetch and keeps the previous set.
+* **Stale-while-revalidate.** Past the TTL, a request whose ``kid`` is cached is served
+  at once while one background refresh runs. **Stale-if-error**: the last good set keeps
+  serving until ``ttl + max_stale`` after its fetch; then requests get
+  :class:`~claimguard.errors.KeySetUnavailableError` (503).
+* **Back-off.** After a failed fetch, no new attempt starts for ``cooldown`` seconds.
+* **Unknown kid.** A ``kid`` missing from the set triggers one refetch, unless a
+  kid-triggered refetch already ran within ``cooldown``. The first fetch and TTL
+  refreshes do not arm this cooldown, so a key published just after our last fetch is
+  accepted on first sight, while a flood of random ``kid`` values costs at most one
+  request per cooldown.
+* **Single-flight.** Concurrent requests that need a fetch share one HTTP request and
+  wait for it at most ``timeout`` seconds in total.
+* **Hostile endpoints.** No redirects, TLS always verified, a size cap, one deadline
+  for connect + read + body, and no credentials from ``.netrc``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from .discovery import auth0_jwks_url
+from .discovery import check_url
+from .discovery import discovery_url
+from .errors import InvalidTokenError
+from .errors import KeySetUnavailableError
+from .errors import loggable
+from .keys import KeySet
+from .keys import VerificationKey
+from .keys import load_jwks
+
+__all__ = ["JWKSCache", "KeySetStatus"]
+
+log = logging.getLogger("claimguard")
+
+_ACCEPT = "application/jwk-set+json, application/json;q=0.9"
+
+
+@dataclass(frozen=True)
+class KeySetStatus:
+    """A snapshot of a key set's state, for readiness probes and operators."""
+
+    #: Where keys are fetched (``None`` until discovery has found the ``jwks_uri``).
+    url: str | None
+    #: Whether a usable key set is held (fresh, or stale within ``max_stale``).
+    loaded: bool
+    #: Whether the held set is within its TTL.
+    fresh: bool
+    #: Seconds since the last successful fetch, or ``None``.
+    age: float | None
+    key_count: int
+    #: Why the last fetch failed, if it failed after the last success.
+    last_error: str | None
+    #: Whether fetching is paused (back-off after a failure, or the unknown-kid cooldown).
+    cooling_down: bool
+    #: Whether a fetch is in flight.
+    refreshing: bool
+    #: HTTP fetches attempted so far (JWKS documents, not discovery).
+    fetches: int
+
+
+class _FetchError(Exception):
+    """A failed fetch: the reason is safe to log."""
+
+
+class _NoNetrc(requests.auth.AuthBase):
+    """Explicit empty auth: stops requests from sending ``.netrc`` credentials."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class _Flight:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: str | None = None
+
+
+_all_caches: weakref.WeakSet[JWKSCache] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for cache in list(_all_caches):
+        cache._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class JWKSCache:
+    """The signing keys of one issuer, fetched from its JWKS URL and cached.
+
+    :param url: the JWKS URL. Use :meth:`from_discovery` to find it from the issuer, or
+        :meth:`for_auth0_domain` for an Auth0 tenant.
+    :param ttl: seconds a fetched set is fresh.
+    :param cooldown: minimum seconds between unknown-``kid`` refetches, and the back-off
+        after a failed fetch.
+    :param max_stale: seconds past the TTL during which the last good set keeps serving
+        while the issuer cannot be reached.
+    :param timeout: seconds for one fetch, connect + read + body together (discovery
+        included); also the longest a request waits for a fetch.
+    :param max_bytes: largest response body accepted.
+    :param session: a ``requests.Session`` to use (proxies, CA bundle); one is created
+        otherwise. Redirects are never followed and TLS is always verified, whatever the
+        session says.
+    :param clock: monotonic clock for TTL, cooldown and staleness (a seam for tests).
+
+    Creating a cache does no I/O: keys are fetched on first use, or by :meth:`refresh`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        issuer: str | None = None,
+        ttl: float = 600,
+        cooldown: float = 30,
+        max_stale: float = 3600,
+        timeout: float = 5,
+        max_bytes: int = 1_048_576,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if url is None and issuer is None:
+            raise TypeError("JWKSCache needs a JWKS url, or an issuer to discover it from")
+        self._jwks_url = check_url(url, "JWKS URL") if url is not None else None
+        self._discovery_issuer = issuer if url is None else None
+        if self._discovery_issuer is not None:
+            check_url(self._discovery_issuer, "issuer")
+        self.ttl = float(ttl)
+        self.cooldown = float(cooldown)
+        self.max_stale = float(max_stale)
+        self.timeout = float(timeout)
+        self.max_bytes = int(max_bytes)
+        self._own_session = session is None
+        self._session = session if session is not None else self._new_session()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: KeySet | None = None
+        self._loaded_at: float | None = None
+        self._failed_at: float | None = None
+        self._last_error: str | None = None
+        self._kid_refetch_at: float | None = None
+        self._flight: _Flight | None = None
+        self._fetches = 0
+        self._listeners: list[Callable[[KeySet], None]] = []
+        _all_caches.add(self)
+
+    @classmethod
+    def from_discovery(cls, issuer: str, **options: Any) -> JWKSCache:
+        """A cache whose JWKS URL is read from the issuer's OIDC discovery document."""
+        return cls(None, issuer=issuer, **options)
+
+    @classmethod
+    def for_auth0_domain(cls, domain: str, **options: Any) -> JWKSCache:
+        """A cache for an Auth0 tenant or custom domain (``https://DOMAIN/.well-known/jwks.json``)."""
+        return cls(auth0_jwks_url(domain), **options)
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        # trust_env stays on for HTTPS_PROXY and REQUESTS_CA_BUNDLE; an explicit auth
+        # object keeps requests from reading credentials out of ~/.netrc.
+        session.auth = _NoNetrc()
+        session.headers["Accept"] = _ACCEPT
+        return session
+
+    def _reset_after_fork(self) -> None:
+        # A lock held by another thread at fork time would stay held forever in the
+        # child, and a shared connection pool would mix two processes' traffic.
+        self._lock = threading.Lock()
+        self._flight = None
+        if self._own_session:
+            self._session = self._new_session()
+
+    # -- public API ---------------------------------------------------------------
+
+    @property
+    def url(self) -> str | None:
+        """The JWKS URL, or ``None`` while discovery has not run yet."""
+        return self._jwks_url
+
+    def add_listener(self, callback: Callable[[KeySet], None]) -> None:
+        """Call ``callback(key_set)`` after every successful fetch (e.g. to drop cached
+        tokens whose key left the set). It runs in the fetching thread; keep it quick."""
+        self._listeners.append(callback)
+
+    def get_key(self, kid: str | None) -> VerificationKey:
+        """The usable key for ``kid`` (or the only key, for a token without ``kid``).
+
+        May block on a fetch for at most ``timeout`` seconds: on the first use, when the
+        set is older than ``ttl + max_stale``, or for an unknown ``kid``.
+
+        :raises InvalidTokenError: the ``kid`` is not in the set and may not be fetched
+            again yet, or is absent from a freshly fetched set.
+        :raises KeySetUnavailableError: no usable set can be obtained.
+        """
+        now = self._clock()
+        with self._lock:
+            keys = self._usable(now)
+            if keys is not None:
+                key = keys.find(kid)
+                if key is not None:
+                    if now - self._loaded_at >= self.ttl:  # type: ignore[operator]
+                        self._start_flight(now)  # stale-while-revalidate: nobody waits
+                    return key
+                flight = self._flight_for_unknown_kid(now, kid)
+            else:
+                pending = self._flight or self._start_flight(now)
+                if pending is None:
+                    raise self._unavailable(now, "no usable key set; fetching is backing off")
+                flight = pending
+        return self._await(flight, kid)
+
+    def holds(self, thumbprint: str) -> bool:
+        """Whether the key with this thumbprint is in the usable set now.
+
+        Used by the verified-token cache. Like :meth:`get_key`, it starts a background
+        refresh once the set is past its TTL, so a removed key is noticed.
+        """
+        now = self._clock()
+        with self._lock:
+            keys = self._usable(now)
+            if keys is None:
+                return False
+            if now - self._loaded_at >= self.ttl:  # type: ignore[operator]
+                self._start_flight(now)
+            return thumbprint in keys.thumbprints
+
+    def refresh(self) -> bool:
+        """Fetch the key set now, ignoring TTL, cooldown and back-off; wait for it.
+
+        :returns: whether the fetch succeeded.
+        """
+        with self._lock:
+            flight = self._flight or self._start_flight(self._clock(), force=True)
+        assert flight is not None
+        flight.done.wait(self.timeout + 1)
+        return flight.done.is_set() and flight.error is None
+
+    def status(self) -> KeySetStatus:
+        """A snapshot of the cache state."""
+        now = self._clock()
+        with self._lock:
+            age = None if self._loaded_at is None else now - self._loaded_at
+            keys = self._usable(now)
+            return KeySetStatus(
+                url=self._jwks_url,
+                loaded=keys is not None,
+                fresh=age is not None and age < self.ttl,
+                age=age,
+                key_count=len(keys.keys) if keys is not None else 0,
+                last_error=self._last_error,
+                cooling_down=self._backing_off(now) or self._kid_cooling(now),
+                refreshing=self._flight is not None,
+                fetches=self._fetches,
+            )
+
+    def wait_until_idle(self, timeout: float | None = None) -> bool:
+        """Wait for a fetch in flight to finish (for tests and graceful shutdown)."""
+        flight = self._flight
+        return flight is None or flight.done.wait(self.timeout + 1 if timeout is None else timeout)
+
+    # -- state, all called with the lock held -------------------------------------
+
+    def _usable(self, now: float) -> KeySet | None:
+        if self._keys is None or self._loaded_at is None:
+            return None
+        if now - self._loaded_at >= self.ttl + self.max_stale:
+            return None
+        return self._keys
+
+    def _backing_off(self, now: float) -> bool:
+        return self._failed_at is not None and now - self._failed_at < self.cooldown
+
+    def _kid_cooling(self, now: float) -> bool:
+        return self._kid_refetch_at is not None and now - self._kid_refetch_at < self.cooldown
+
+    def _flight_for_unknown_kid(self, now: float, kid: str | None) -> _Flight:
+        if self._flight is not None:
+            self._kid_refetch_at = now
+            return self._flight
+        if self._kid_cooling(now) or self._backing_off(now):
+            if self._failed_at is not None and (
+                self._loaded_at is None or self._failed_at > self._loaded_at
+            ):
+                raise self._unavailable(now, "kid unknown and the last fetch failed")
+            raise InvalidTokenError(
+                "The access token was signed by an unknown key.",
+                detail=f"kid {loggable(kid)} not in key set; refetch cooling down",
+            )
+        self._kid_refetch_at = now
+        flight = self._start_flight(now)
+        assert flight is not None
+        return flight
+
+    def _start_flight(self, now: float, *, force: bool = False) -> _Flight | None:
+        if self._flight is not None:
+            return self._flight
+        if not force and self._backing_off(now):
+            return None
+        flight = self._flight = _Flight()
+        thread = threading.Thread(
+            target=self._run_flight, args=(flight,), name="claimguard-jwks", daemon=True
+        )
+        thread.start()
+        return flight
+
+    def _unavailable(self, now: float, detail: str) -> KeySetUnavailableError:
+        wait = self.cooldown
+        if self._failed_at is not None:
+            wait = self.cooldown - (now - self._failed_at)
+        reason = f"; last error: {self._last_error}" if self._last_error else ""
+        return KeySetUnavailableError(
+            detail=f"{detail} ({self._describe_url()}){reason}",
+            retry_after=max(1, math.ceil(wait)),
+        )
+
+    def _describe_url(self) -> str:
+        return self._jwks_url or f"discovery of {self._discovery_issuer}"
+
+    # -- waiting and fetching -----------------------------------------------------
+
+    def _await(self, flight: _Flight, kid: str | None) -> VerificationKey:
+        if not flight.done.wait(self.timeout):
+            with self._lock:
+                raise self._unavailable(self._clock(), "key set fetch did not finish in time")
+        now = self._clock()
+        with self._lock:
+            keys = self._usable(now)
+            key = keys.find(kid) if keys is not None else None
+            if key is not None:
+                return key
+            if flight.error is not None:
+                raise self._unavailable(now, "key set fetch failed")
+            if keys is None:  # pragma: no cover - a successful fetch leaves a usable set
+                raise self._unavailable(now, "no usable key set")
+        raise InvalidTokenError(
+            "The access token was signed by an unknown key.",
+            detail=f"kid {loggable(kid)} not in key set after refresh ({self._describe_url()})",
+        )
+
+    def _run_flight(self, flight: _Flight) -> None:
+        try:
+            keys = self._fetch()
+        except _FetchError as exc:
+            flight.error = str(exc)
+        except Exception as exc:  # never let a fetch thread die silently
+            flight.error = f"unexpected {type(exc).__name__}"
+            log.exception("claimguard: unexpected error while fetching keys")
+        now = self._clock()
+        with self._lock:
+            if flight.error is None:
+                self._keys = keys
+                self._loaded_at = now
+                self._failed_at = None
+                self._last_error = None
+            else:
+                self._failed_at = now
+                self._last_error = flight.error
+            self._flight = None
+            serving_stale = self._usable(now) is not None
+        if flight.error is None:
+            log.debug("fetched %d usable keys from %s", len(keys.keys), self._jwks_url)
+            for listener in self._listeners:
+                listener(keys)
+        else:
+            log.warning(
+                "key set fetch from %s failed: %s%s",
+                self._describe_url(),
+                flight.error,
+                "; serving the last good keys" if serving_stale else "",
+            )
+        flight.done.set()
+
+    def _fetch(self) -> KeySet:
+        deadline = time.monotonic() + self.timeout
+        with self._lock:
+            self._fetches += 1
+        url = self._jwks_url or self._discover(deadline)
+        try:
+            document = self._get_json(url, deadline)
+            keys = load_jwks(document, source=url)
+        except ValueError as exc:
+            raise _FetchError(f"{url}: {exc}") from None
+        except _FetchError:
+            if self._discovery_issuer is not None:
+                self._jwks_url = None  # discover again next time: the URL may have moved
+            raise
+        if not keys.keys:
+            raise _FetchError(f"{url}: no usable signing key in the set")
+        return keys
+
+    def _discover(self, deadline: float) -> str:
+        issuer = self._discovery_issuer
+        assert issuer is not None
+        where = discovery_url(issuer)
+        document = self._get_json(where, deadline)
+        if not isinstance(document, dict):
+            raise _FetchError(f"{where}: discovery document is not a JSON object")
+        # OpenID Connect Discovery 1.0 §4.3: the issuer value MUST match exactly.
+        if document.get("issuer") != issuer:
+            raise _FetchError(
+                f"{where}: discovery issuer {loggable(document.get('issuer'))} "
+                f"does not equal the configured issuer {issuer!r}"
+            )
+        try:
+            url = check_url(document.get("jwks_uri"), "discovered jwks_uri")
+        except Exception as exc:
+            raise _FetchError(f"{where}: {exc}") from None
+        self._jwks_url = url
+        return url
+
+    def _get_json(self, url: str, deadline: float) -> Any:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _FetchError(f"{url}: timed out")
+        try:
+            response = self._session.get(
+                url,
+                timeout=(remaining, remaining),
+                allow_redirects=False,  # a redirect could lead anywhere
+                stream=True,
+                verify=True,
+            )
+        except requests.RequestException as exc:
+            raise _FetchError(f"{url}: request failed ({type(exc).__name__})") from None
+        with response:
+            if 300 <= response.status_code < 400:
+                raise _FetchError(f"{url}: HTTP {response.status_code} redirect not followed")
+            if response.status_code != 200:
+                raise _FetchError(f"{url}: HTTP {response.status_code}")
+            body = self._read_body(response, url, deadline)
+        try:
+            return json.loads(body, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise _FetchError(f"{url}: body is not JSON") from None
+
+    def _read_body(self, response: requests.Response, url: str, deadline: float) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise _FetchError(f"{url}: body of {declared} bytes exceeds {self.max_bytes}")
+        raw = response.raw
+        read = getattr(raw, "read1", None)  # one socket read at a time (urllib3 2)
+        body = bytearray()
+        try:
+            while True:
+                chunk = read(65536, decode_content=True) if read else raw.read(4096)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise _FetchError(f"{url}: body exceeds {self.max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise _FetchError(f"{url}: body not received within {self.timeout}s")
+        except _FetchError:
+            raise
+        except Exception as exc:  # socket, urllib3 and decoding errors alike
+            raise _FetchError(f"{url}: reading the body failed ({type(exc).__name__})") from None
+        return bytes(body)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

@@ -1,0 +1,414 @@
+"""``ForgedIssuer``: a real token issuer on 127.0.0.1, for tests.
+
+It generates signing keys, serves OpenID Connect discovery and a JWKS over HTTP on a
+loopback port, and mints signed access tokens shaped like Auth0's. Tests then run the
+real key path: discovery, JWKS fetch, caching, rotation and outages.
+
+.. warning:: development and tests only. Its keys live in memory and anyone who can
+   reach the port can read the public half; it is not an authorization server.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from base64 import urlsafe_b64encode
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ..jwks import JWKSCache
+from ..keys import SUPPORTED_ALGORITHMS
+from ..keys import algorithm as algorithm_object
+from ..validation import TokenValidator
+
+__all__ = ["ForgedIssuer", "ForgedKey"]
+
+DEFAULT_AUDIENCE = "https://api.example.test"
+DEFAULT_ROLES_CLAIM = "https://my-app.example.com/roles"
+DEFAULT_SUBJECT = "auth0|forged-user"
+
+_EC_CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "ES256": ec.SECP256R1,
+    "ES384": ec.SECP384R1,
+    "ES512": ec.SECP521R1,
+}
+
+
+def b64url(data: bytes) -> str:
+    """Unpadded base64url (RFC 7515 §2)."""
+    return urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class ForgedKey:
+    """A signing key of the forged issuer: its ``kid``, algorithm and key objects."""
+
+    kid: str
+    algorithm: str
+    private_key: Any
+
+    @property
+    def public_key(self) -> Any:
+        return self.private_key.public_key()
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public JWK as an issuer publishes it (``kid``, ``use``, ``alg``)."""
+        jwk: dict[str, Any] = algorithm_object(self.algorithm).to_jwk(self.public_key, as_dict=True)
+        jwk.update(kid=self.kid, use="sig", alg=self.algorithm)
+        return jwk
+
+    @classmethod
+    def generate(
+        cls, algorithm: str = "RS256", *, kid: str | None = None, bits: int = 2048
+    ) -> ForgedKey:
+        """A new key for ``algorithm`` (RSA ``bits`` for RS*/PS*)."""
+        if algorithm not in SUPPORTED_ALGORITHMS:
+            raise ValueError(f"ForgedIssuer cannot sign {algorithm!r}")
+        private: Any
+        if algorithm.startswith(("RS", "PS")):
+            private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        elif algorithm in _EC_CURVES:
+            private = ec.generate_private_key(_EC_CURVES[algorithm]())
+        else:
+            private = ed25519.Ed25519PrivateKey.generate()
+        return cls(kid or secrets.token_urlsafe(12), algorithm, private)
+
+
+@dataclass
+class _Override:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+    delay: float
+
+
+class ForgedIssuer:
+    """An issuer for tests: keys, discovery and JWKS on loopback HTTP, and a token mint.
+
+    ::
+
+        with ForgedIssuer(audience="https://api.example.test",
+                          roles_claim="https://my-app.example.com/roles") as issuer:
+            issuer.configure(app)
+            token = issuer.mint(roles=["admin"], scope="read:products")
+
+    :param audience: the API identifier minted tokens carry as ``aud``.
+    :param roles_claim: the claim ``mint(roles=…)`` writes.
+    :param algorithm: ``"RS256"`` (default), ``"PS256"``, ``"ES256"``, ``"EdDSA"``, …
+    :param trailing_slash: whether the issuer URL ends with ``/``, as Auth0's does.
+    """
+
+    def __init__(
+        self,
+        *,
+        audience: str = DEFAULT_AUDIENCE,
+        roles_claim: str = DEFAULT_ROLES_CLAIM,
+        algorithm: str = "RS256",
+        trailing_slash: bool = True,
+    ) -> None:
+        self.audience = audience
+        self.roles_claim = roles_claim
+        self.algorithm = algorithm
+        self._trailing_slash = trailing_slash
+        self._lock = threading.Lock()
+        self._keys: list[ForgedKey] = [ForgedKey.generate(algorithm)]
+        self._published: list[ForgedKey] = list(self._keys)
+        self._outage = False
+        self._override: _Override | None = None
+        self.jwks_requests = 0
+        self.discovery_requests = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.start()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> ForgedIssuer:
+        """Start serving on a free loopback port (done by the constructor)."""
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def __enter__(self) -> ForgedIssuer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- addresses ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "the ForgedIssuer is closed"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def issuer(self) -> str:
+        """The issuer URL, as ``iss`` carries it (with a trailing ``/`` by default)."""
+        return self.base_url + ("/" if self._trailing_slash else "")
+
+    @property
+    def jwks_url(self) -> str:
+        return self.base_url + "/.well-known/jwks.json"
+
+    @property
+    def discovery_url(self) -> str:
+        return self.base_url + "/.well-known/openid-configuration"
+
+    # -- keys -----------------------------------------------------------------------
+
+    @property
+    def current_key(self) -> ForgedKey:
+        """The key new tokens are signed with."""
+        return self._keys[-1]
+
+    @property
+    def kid(self) -> str:
+        return self.current_key.kid
+
+    @property
+    def published_keys(self) -> tuple[ForgedKey, ...]:
+        return tuple(self._published)
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWK Set document currently served."""
+        with self._lock:
+            return {"keys": [key.public_jwk() for key in self._published]}
+
+    def rotate(self, *, publish: bool = True) -> ForgedKey:
+        """Sign with a new key from now on; the previous keys stay published.
+
+        :param publish: publish the new key at once (``False`` simulates a key that
+            signs before the JWKS shows it).
+        """
+        key = ForgedKey.generate(self.algorithm)
+        with self._lock:
+            self._keys.append(key)
+            if publish:
+                self._published.append(key)
+        return key
+
+    def publish(self, key: ForgedKey) -> None:
+        """Publish an extra key (e.g. one made with :meth:`ForgedKey.generate`)."""
+        with self._lock:
+            self._published.append(key)
+
+    def retire(self) -> None:
+        """Unpublish every key but the current one."""
+        with self._lock:
+            self._published = [self.current_key]
+
+    # -- failures -------------------------------------------------------------------
+
+    @contextmanager
+    def outage(self) -> Iterator[None]:
+        """While inside, discovery and JWKS answer 503."""
+        self._outage = True
+        try:
+            yield
+        finally:
+            self._outage = False
+
+    @contextmanager
+    def jwks_response(
+        self,
+        body: bytes | str | Mapping[str, Any] = b"",
+        *,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> Iterator[None]:
+        """While inside, the JWKS URL answers exactly this (hostile-endpoint tests).
+
+        :param delay: seconds to wait before answering.
+        """
+        if isinstance(body, Mapping):
+            body = json.dumps(body)
+        raw = body.encode("utf-8") if isinstance(body, str) else body
+        self._override = _Override(status, raw, dict(headers or {}), delay)
+        try:
+            yield
+        finally:
+            self._override = None
+
+    # -- tokens ---------------------------------------------------------------------
+
+    def claims(
+        self,
+        *,
+        roles: list[str] | None = None,
+        scope: str | list[str] | None = None,
+        permissions: list[str] | None = None,
+        expires_in: float = 3600,
+        **claims: Any,
+    ) -> dict[str, Any]:
+        """The payload :meth:`mint` would sign: Auth0-like defaults plus ``claims``.
+
+        A claim given as ``None`` is left out.
+        """
+        now = int(time.time())
+        payload: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": DEFAULT_SUBJECT,
+            "aud": self.audience,
+            "iat": now,
+            "exp": int(now + expires_in),
+        }
+        if roles is not None:
+            payload[self.roles_claim] = list(roles)
+        if scope is not None:
+            payload["scope"] = scope if isinstance(scope, str) else " ".join(scope)
+        if permissions is not None:
+            payload["permissions"] = list(permissions)
+        payload.update(claims)
+        return {name: value for name, value in payload.items() if value is not None}
+
+    def mint(
+        self,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        key: ForgedKey | None = None,
+        **claims: Any,
+    ) -> str:
+        """A signed access token.
+
+        :param headers: header overrides (``{"kid": …}``, ``{"typ": "at+jwt"}``; ``None``
+            values remove a member).
+        :param key: sign with this key instead of the current one.
+        :param claims: ``roles=``, ``scope=``, ``permissions=``, ``expires_in=`` and any
+            claim (``aud=``, ``iss=``, ``sub=None`` …); see :meth:`claims`.
+        """
+        signer = key or self.current_key
+        header: dict[str, Any] = {"alg": signer.algorithm, "typ": "JWT", "kid": signer.kid}
+        header.update(headers or {})
+        header = {name: value for name, value in header.items() if value is not None}
+        return self.sign(header, self.claims(**claims), key=signer)
+
+    def sign(
+        self,
+        header: Mapping[str, Any] | bytes,
+        payload: Mapping[str, Any] | bytes,
+        *,
+        key: ForgedKey | None = None,
+        algorithm: str | None = None,
+    ) -> str:
+        """Sign an arbitrary header and payload (dicts, or raw JSON bytes) into a compact JWS.
+
+        The signature is made with ``key`` (default: the current key) under ``algorithm``
+        (default: the key's), whatever the header says: this is how tests forge tokens.
+        """
+        signer = key or self.current_key
+        encoded = [
+            b64url(part if isinstance(part, bytes) else json.dumps(part).encode("utf-8"))
+            for part in (header, payload)
+        ]
+        signing_input = ".".join(encoded).encode("ascii")
+        alg = algorithm_object(algorithm or signer.algorithm)
+        signature = alg.sign(signing_input, signer.private_key)
+        return ".".join([*encoded, b64url(signature)])
+
+    # -- wiring ---------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """The ``CLAIMGUARD_*`` settings that trust this issuer."""
+        return {
+            "CLAIMGUARD_ISSUER": self.issuer,
+            "CLAIMGUARD_AUDIENCE": self.audience,
+            "CLAIMGUARD_JWKS_URL": self.jwks_url,
+            "CLAIMGUARD_ROLES_CLAIM": self.roles_claim,
+            "CLAIMGUARD_ALGORITHMS": [self.algorithm],
+        }
+
+    def configure(self, app: Any) -> None:
+        """Point a Flask app's ``CLAIMGUARD_*`` settings at this issuer (before ``init_app``)."""
+        config: MutableMapping[str, Any] = app.config
+        config.update(self.config())
+
+    def key_set(self, **options: Any) -> JWKSCache:
+        """A :class:`~claimguard.JWKSCache` for this issuer's JWKS URL."""
+        return JWKSCache(self.jwks_url, **options)
+
+    def validator(self, *, key_set: JWKSCache | None = None, **options: Any) -> TokenValidator:
+        """A :class:`~claimguard.TokenValidator` that trusts this issuer only."""
+        settings: dict[str, Any] = {
+            "audiences": self.audience,
+            "algorithms": [self.algorithm],
+            "roles_claims": [self.roles_claim],
+        }
+        settings.update(options)
+        return TokenValidator(issuers={self.issuer: key_set or self.key_set()}, **settings)
+
+    # -- HTTP -----------------------------------------------------------------------
+
+    def _answer(self, path: str) -> tuple[int, bytes, Mapping[str, str], float]:
+        json_type = {"Content-Type": "application/json"}
+        if path == "/.well-known/openid-configuration":
+            with self._lock:
+                self.discovery_requests += 1
+            if self._outage:
+                return 503, b'{"error":"outage"}', json_type, 0.0
+            document = {
+                "issuer": self.issuer,
+                "jwks_uri": self.jwks_url,
+                "id_token_signing_alg_values_supported": [self.algorithm],
+            }
+            return 200, json.dumps(document).encode(), json_type, 0.0
+        if path == "/.well-known/jwks.json":
+            with self._lock:
+                self.jwks_requests += 1
+            override = self._override
+            if override is not None:
+                return override.status, override.body, override.headers, override.delay
+            if self._outage:
+                return 503, b'{"error":"outage"}', json_type, 0.0
+            return 200, json.dumps(self.jwks()).encode(), json_type, 0.0
+        return 404, b'{"error":"not_found"}', json_type, 0.0
+
+
+def _handler_for(issuer: ForgedIssuer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, body, headers, delay = issuer._answer(self.path.split("?")[0])
+            if delay:
+                time.sleep(delay)
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if "Content-Length" not in headers:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (size cap, timeout): that is the point
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output clean
+
+    return Handler
