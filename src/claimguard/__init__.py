@@ -1,14 +1,24 @@
 """claimguard: protect Flask APIs with Auth0 (and any OIDC) access tokens.
 
-The Flask-free core is importable on its own: :class:`TokenValidator`,
+The Flask extension (:class:`ClaimGuard`, the ``requires_*`` decorators,
+:data:`current_token`) sits on a Flask-free core: :class:`TokenValidator`,
 :class:`JWKSCache`, :func:`parse_authorization` and the errors of
-:mod:`claimguard.errors`.
+:mod:`claimguard.errors`, usable without an app.
 """
 
 from __future__ import annotations
 
 from .bearer import parse_authorization as parse_authorization
 from .claims import ClaimRules as ClaimRules
+from .context import current_token as current_token
+from .context import get_current_token as get_current_token
+from .decorators import requires_any_permission as requires_any_permission
+from .decorators import requires_any_role as requires_any_role
+from .decorators import requires_any_scope as requires_any_scope
+from .decorators import requires_auth as requires_auth
+from .decorators import requires_permission as requires_permission
+from .decorators import requires_role as requires_role
+from .decorators import requires_scope as requires_scope
 from .errors import BearerError as BearerError
 from .errors import ClaimGuardError as ClaimGuardError
 from .errors import ConfigurationError as ConfigurationError
@@ -18,6 +28,7 @@ from .errors import InvalidRequestError as InvalidRequestError
 from .errors import InvalidTokenError as InvalidTokenError
 from .errors import KeySetUnavailableError as KeySetUnavailableError
 from .errors import MissingTokenError as MissingTokenError
+from .extension import ClaimGuard as ClaimGuard
 from .jwks import JWKSCache as JWKSCache
 from .jwks import KeySetStatus as KeySetStatus
 from .validation import TokenValidator as TokenValidator
@@ -25,6 +36,7 @@ from .validation import VerifiedToken as VerifiedToken
 
 __all__ = [
     "BearerError",
+    "ClaimGuard",
     "ClaimGuardError",
     "ClaimRules",
     "ConfigurationError",
@@ -38,5 +50,14 @@ __all__ = [
     "MissingTokenError",
     "TokenValidator",
     "VerifiedToken",
+    "current_token",
+    "get_current_token",
     "parse_authorization",
+    "requires_any_permission",
+    "requires_any_role",
+    "requires_any_scope",
+    "requires_auth",
+    "requires_permission",
+    "requires_role",
+    "requires_scope",
 ]

@@ -1,0 +1,113 @@
+"""Route decorators: ``@requires_auth``, ``@requires_role("admin")`` and friends.
+
+Each decorator finds the app's :class:`~claimguard.ClaimGuard` at request time through
+``current_app.extensions``; without one it raises ``RuntimeError`` (fail closed, never
+skip the check). They work on sync and ``async def`` views, and answer a CORS
+preflight (an ``OPTIONS`` request with ``Origin`` and ``Access-Control-Request-Method``)
+with Flask's default ``OPTIONS`` response, without a token and without calling the view.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+from typing import TypeVar
+from typing import overload
+
+from flask import current_app
+from flask import request
+
+from .requirements import Requirement
+from .requirements import names
+
+__all__ = [
+    "is_preflight",
+    "requires_any_permission",
+    "requires_any_role",
+    "requires_any_scope",
+    "requires_auth",
+    "requires_permission",
+    "requires_role",
+    "requires_scope",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def is_preflight() -> bool:
+    """Whether the current request is a CORS preflight (Fetch standard §3.2.2)."""
+    return (
+        request.method == "OPTIONS"
+        and "Origin" in request.headers
+        and "Access-Control-Request-Method" in request.headers
+    )
+
+
+def _protect(view: F, requirements: tuple[Requirement, ...], optional: bool) -> F:
+    from .extension import verify_current_request
+
+    if inspect.iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            if is_preflight():
+                return current_app.make_default_options_response()
+            verify_current_request(requirements, optional=optional)
+            return await view(*args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if is_preflight():
+            return current_app.make_default_options_response()
+        verify_current_request(requirements, optional=optional)
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@overload
+def requires_auth(view: F, /) -> F: ...
+@overload
+def requires_auth(*, optional: bool = False) -> Callable[[F], F]: ...
+def requires_auth(view: F | None = None, /, *, optional: bool = False) -> F | Callable[[F], F]:
+    """Require a valid access token. Works bare (``@requires_auth``) or called.
+
+    :param optional: let a request *without* credentials through
+        (:func:`~claimguard.get_current_token` is then ``None``). A token that is
+        present but fails, or cannot be checked because keys are unavailable, is still
+        refused: optional auth fails closed.
+    """
+    if view is not None:
+        if not callable(view):
+            raise TypeError("requires_auth takes only keyword arguments: optional=True")
+        return _protect(view, (), optional=False)
+    return lambda fn: _protect(fn, (), optional=optional)
+
+
+def _factory(kind: str, match: str, decorator: str) -> Callable[..., Callable[[F], F]]:
+    def make(*values: str) -> Callable[[F], F]:
+        requirement = Requirement(kind, names(values, decorator), match)
+        return lambda view: _protect(view, (requirement,), optional=False)
+
+    make.__name__ = make.__qualname__ = decorator
+    return make
+
+
+requires_role = _factory("roles", "all", "requires_role")
+requires_role.__doc__ = (
+    """Require a token that carries **every** listed role: ``@requires_role("admin")``."""
+)
+requires_any_role = _factory("roles", "any", "requires_any_role")
+requires_any_role.__doc__ = """Require a token that carries **at least one** listed role."""
+requires_scope = _factory("scopes", "all", "requires_scope")
+requires_scope.__doc__ = """Require every listed scope (the ``scope`` claim)."""
+requires_any_scope = _factory("scopes", "any", "requires_any_scope")
+requires_any_scope.__doc__ = """Require at least one listed scope."""
+requires_permission = _factory("permissions", "all", "requires_permission")
+requires_permission.__doc__ = """Require every listed permission (Auth0 RBAC ``permissions``)."""
+requires_any_permission = _factory("permissions", "any", "requires_any_permission")
+requires_any_permission.__doc__ = """Require at least one listed permission."""

@@ -1,0 +1,288 @@
+"""``ClaimGuard``: the Flask extension that binds the core to an app.
+
+It reads ``CLAIMGUARD_*`` once in :meth:`ClaimGuard.init_app`, builds one
+:class:`~claimguard.TokenValidator` per app, and turns claimguard errors into RFC 6750
+answers (DESIGN §4). This is the only place where core errors become HTTP responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from typing import TypeVar
+
+import requests
+from flask import Blueprint
+from flask import Flask
+from flask import Response
+from flask import current_app
+from flask import jsonify
+from flask import request
+
+from . import decorators
+from .bearer import parse_authorization
+from .context import _set_current_token
+from .context import get_current_token
+from .errors import BearerError
+from .errors import ClaimGuardError
+from .errors import ConfigurationError
+from .errors import KeySetUnavailableError
+from .errors import MissingTokenError
+from .errors import loggable
+from .jwks import KeySetStatus
+from .requirements import Requirement
+from .requirements import names
+from .settings import DEFAULTS
+from .settings import Settings
+from .validation import TokenValidator
+from .validation import VerifiedToken
+
+__all__ = ["ClaimGuard"]
+
+log = logging.getLogger("claimguard")
+
+EXTENSION_KEY = "claimguard"
+ErrorCallback = Callable[[ClaimGuardError], Response]
+C = TypeVar("C", bound=ErrorCallback)
+
+
+@dataclass
+class _AppState:
+    """Per-app state, stored in ``app.extensions["claimguard"]``."""
+
+    guard: ClaimGuard
+    settings: Settings
+    validator: TokenValidator
+
+
+def _state() -> _AppState:
+    state = current_app.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, _AppState):
+        raise RuntimeError(
+            "claimguard is not set up on this app: call ClaimGuard(app) or "
+            "ClaimGuard().init_app(app) before serving protected routes"
+        )
+    return state
+
+
+def _authorization_value() -> str | None:
+    values = request.headers.getlist("Authorization")
+    if len(values) > 1:
+        # Several Authorization fields: fold them as a server would (RFC 9110 §5.3),
+        # so the parser refuses the value as several credentials.
+        return ", ".join(values)
+    return values[0] if values else None
+
+
+def verify_current_request(
+    requirements: Iterable[Requirement] = (), *, optional: bool = False
+) -> VerifiedToken | None:
+    """Authenticate the current request and check ``requirements``; see
+    :meth:`ClaimGuard.verify_request`."""
+    state = _state()
+    token = get_current_token()
+    if token is None:
+        query_token = "access_token" in request.args
+        try:
+            raw = parse_authorization(_authorization_value(), query_token=query_token)
+        except MissingTokenError:
+            if optional:
+                _set_current_token(None)
+                return None
+            raise
+        token = state.validator.validate(raw)
+    for requirement in requirements:
+        requirement.check(token, state.validator.rules)
+    _set_current_token(token)
+    return token
+
+
+class ClaimGuard:
+    """Protect a Flask app's routes with access tokens.
+
+    ::
+
+        guard = ClaimGuard()          # in extensions.py
+        guard.init_app(app)           # in create_app()
+
+    :param app: the app to set up at once (same as calling :meth:`init_app`).
+    :param session: a ``requests.Session`` for discovery and JWKS fetches (proxies, a
+        custom CA). By default each key set creates its own.
+    """
+
+    def __init__(self, app: Flask | None = None, *, session: requests.Session | None = None):
+        self._session = session
+        self._error_callback: ErrorCallback | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Read and validate the app's ``CLAIMGUARD_*`` settings and register the
+        error rendering. Does no network I/O: keys are fetched on first use.
+
+        Settings (DESIGN §3 and the README's table): ``CLAIMGUARD_DOMAIN``,
+        ``_ISSUER``, ``_AUDIENCE`` (required), ``_JWKS_URL``, ``_ALGORITHMS``,
+        ``_ROLES_CLAIM``, ``_LEEWAY``, ``_JWKS_CACHE_TTL``, ``_JWKS_COOLDOWN``,
+        ``_JWKS_MAX_STALE``, ``_HTTP_TIMEOUT``, ``_STRICT_TYP``, ``_MAX_TOKEN_AGE``,
+        ``_ALLOWED_CLIENTS``, ``_SCOPE_CLAIM``, ``_PERMISSIONS_CLAIM``,
+        ``_TOKEN_CACHE_SIZE``, ``_REALM``. Changes to the config after this call are
+        not reflected.
+
+        :raises ConfigurationError: a setting is missing or unusable.
+        :raises RuntimeError: claimguard is already set up on this app.
+        """
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "claimguard is already set up on this app; call init_app once per app"
+            )
+        for key, default in DEFAULTS.items():
+            app.config.setdefault(key, default)
+        settings = Settings.from_mapping(app.config)
+        validator = settings.build_validator(self._session)
+        app.extensions[EXTENSION_KEY] = _AppState(self, settings, validator)
+        # An app's own errorhandler(ClaimGuardError), registered before or after this
+        # call, wins; so does any handler for a narrower class (Flask looks up the MRO).
+        if ClaimGuardError not in app.error_handler_spec[None][None]:
+            app.register_error_handler(ClaimGuardError, _render)
+
+    # -- callbacks -----------------------------------------------------------------
+
+    def error_handler(self, callback: C) -> C:
+        """Register ``callback(error) -> Response`` to render every claimguard refusal.
+
+        The error carries ``status_code``, ``error``, ``description``,
+        ``www_authenticate(realm)`` and ``body()``; for
+        :class:`~claimguard.KeySetUnavailableError` also ``retry_after``. Returns the
+        callback, so it can be used as a decorator.
+        """
+        self._error_callback = callback
+        return callback
+
+    # -- plain-call checks ---------------------------------------------------------
+
+    def verify_request(
+        self,
+        *,
+        roles: Iterable[str] = (),
+        any_roles: Iterable[str] = (),
+        scopes: Iterable[str] = (),
+        any_scopes: Iterable[str] = (),
+        permissions: Iterable[str] = (),
+        any_permissions: Iterable[str] = (),
+        optional: bool = False,
+    ) -> VerifiedToken | None:
+        """Do the decorators' checks as a plain call, e.g. in ``before_request``.
+
+        :returns: the verified token, or ``None`` when ``optional`` and no credentials.
+        :raises BearerError: the request is refused (400/401/403).
+        :raises KeySetUnavailableError: keys cannot be obtained (503).
+        """
+        requirements = _requirements(
+            roles=roles,
+            any_roles=any_roles,
+            scopes=scopes,
+            any_scopes=any_scopes,
+            permissions=permissions,
+            any_permissions=any_permissions,
+        )
+        return verify_current_request(requirements, optional=optional)
+
+    def protect(self, blueprint: Blueprint, **requirements: Any) -> None:
+        """Require a token (and any ``verify_request`` keywords) on every route of
+        ``blueprint``. CORS preflights pass, as with the decorators."""
+        checks = _requirements(**{k: v for k, v in requirements.items() if k != "optional"})
+        optional = bool(requirements.get("optional", False))
+
+        def guard_blueprint() -> None:
+            if not decorators.is_preflight():
+                verify_current_request(checks, optional=optional)
+
+        blueprint.before_request(guard_blueprint)
+
+    # -- operators -----------------------------------------------------------------
+
+    def key_set_status(self) -> dict[str, KeySetStatus]:
+        """The state of each issuer's key set in the current app: ``{issuer: status}``."""
+        validator = _state().validator
+        return {issuer: keys.status() for issuer, keys in validator.issuers.items()}
+
+    def refresh_keys(self) -> bool:
+        """Fetch every issuer's keys now (e.g. after an announced rotation).
+
+        :returns: whether every fetch succeeded.
+        """
+        validator = _state().validator
+        unique = {id(keys): keys for keys in validator.issuers.values()}
+        return all([keys.refresh() for keys in unique.values()])
+
+    # The decorators, as methods, for apps that prefer ``@guard.requires_role(...)``.
+    requires_auth = staticmethod(decorators.requires_auth)
+    requires_role = staticmethod(decorators.requires_role)
+    requires_any_role = staticmethod(decorators.requires_any_role)
+    requires_scope = staticmethod(decorators.requires_scope)
+    requires_any_scope = staticmethod(decorators.requires_any_scope)
+    requires_permission = staticmethod(decorators.requires_permission)
+    requires_any_permission = staticmethod(decorators.requires_any_permission)
+
+
+def _requirements(**groups: Iterable[str]) -> tuple[Requirement, ...]:
+    kinds = {
+        "roles": ("roles", "all"),
+        "any_roles": ("roles", "any"),
+        "scopes": ("scopes", "all"),
+        "any_scopes": ("scopes", "any"),
+        "permissions": ("permissions", "all"),
+        "any_permissions": ("permissions", "any"),
+    }
+    result = []
+    for key, values in groups.items():
+        if key not in kinds:
+            raise TypeError(f"unknown requirement {key!r}; use one of {sorted(kinds)}")
+        if isinstance(values, str):
+            values = (values,)
+        values = tuple(values)
+        if values:
+            kind, match = kinds[key]
+            result.append(Requirement(kind, names(values, key), match))
+    return tuple(result)
+
+
+def _render(error: ClaimGuardError) -> Response:
+    """Turn a claimguard error into its RFC 6750 answer (DESIGN §4)."""
+    state = current_app.extensions.get(EXTENSION_KEY)
+    realm = state.settings.realm if isinstance(state, _AppState) else "api"
+    _log_refusal(error)
+    if isinstance(state, _AppState) and state.guard._error_callback is not None:
+        return state.guard._error_callback(error)
+    if isinstance(error, ConfigurationError):
+        body: dict[str, object] = {
+            "error": "server_error",
+            "error_description": "The server's authorization settings are misconfigured.",
+        }
+    else:
+        body = error.body()
+    response = jsonify(body)
+    response.status_code = error.status_code
+    challenge = error.www_authenticate(realm)
+    if challenge is not None:
+        response.headers["WWW-Authenticate"] = challenge
+    if isinstance(error, KeySetUnavailableError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    # RFC 6750 §3 / RFC 6749 §5.1 practice: authorization answers are never cached.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _log_refusal(error: ClaimGuardError) -> None:
+    where = f"{request.method} {loggable(request.path, 120)}"
+    if isinstance(error, ConfigurationError):
+        log.error("claimguard is misconfigured (%s): %s", where, error.detail)
+    elif isinstance(error, KeySetUnavailableError):
+        log.warning("refused %s: 503, signing keys unavailable: %s", where, error.detail)
+    elif isinstance(error, BearerError):
+        code = error.error or "no credentials"
+        log.info("refused %s: %d %s: %s", where, error.status_code, code, error.detail)

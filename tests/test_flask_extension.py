@@ -1,0 +1,715 @@
+"""The Flask extension end to end: ClaimGuard, the decorators, current_token and the
+RFC 6750 answers of DESIGN §4, driven through Flask's test client and ForgedIssuer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Blueprint
+from flask import Flask
+from flask import Response
+from flask import jsonify
+
+from claimguard import BearerError
+from claimguard import ClaimGuard
+from claimguard import ClaimGuardError
+from claimguard import ConfigurationError
+from claimguard import current_token
+from claimguard import get_current_token
+from claimguard import requires_any_permission
+from claimguard import requires_any_role
+from claimguard import requires_any_scope
+from claimguard import requires_auth
+from claimguard import requires_permission
+from claimguard import requires_role
+from claimguard import requires_scope
+from claimguard.testing import ForgedIssuer
+
+ROLES = "https://my-app.example.com/roles"
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[ForgedIssuer]:
+    with ForgedIssuer(roles_claim=ROLES) as forged:
+        yield forged
+
+
+def make_app(issuer: ForgedIssuer, **config: Any) -> Flask:
+    """An app with one route per decorator, sync and async."""
+    app = Flask(__name__)
+    issuer.configure(app)
+    app.config.update(config)
+    ClaimGuard(app)
+
+    def me() -> dict[str, Any]:
+        token = get_current_token()
+        if token is None:
+            return {"sub": None, "roles": []}
+        return {"sub": token.subject, "roles": sorted(current_token.roles)}
+
+    routes: dict[str, Callable[..., Any]] = {
+        "/auth": requires_auth(me),
+        "/auth-called": requires_auth()(me),
+        "/optional": requires_auth(optional=True)(me),
+        "/admin": requires_role("admin")(me),
+        "/admin-and-editor": requires_role("admin", "editor")(me),
+        "/staff": requires_any_role("viewer", "editor", "admin")(me),
+        "/scope": requires_scope("read:products", "write:products")(me),
+        "/any-scope": requires_any_scope("read:products", "write:products")(me),
+        "/perm": requires_permission("delete:products")(me),
+        "/any-perm": requires_any_permission("read:products", "delete:products")(me),
+    }
+    for path, view in routes.items():
+        app.add_url_rule(path, path, view)
+
+    async def async_me() -> dict[str, Any]:
+        return {"sub": current_token.subject, "roles": sorted(current_token.roles)}
+
+    app.add_url_rule("/async-admin", "async-admin", requires_role("admin")(async_me))
+    app.add_url_rule("/async-auth", "async-auth", requires_auth(async_me))
+    return app
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_no_store(response: Any) -> None:
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+# -- DESIGN §4, row by row -------------------------------------------------------------
+
+
+def test_no_credentials_is_401_with_a_bare_challenge(issuer: ForgedIssuer) -> None:
+    """RFC 6750 §3.1: no error code when the request has no authentication at all."""
+    client = make_app(issuer).test_client()
+    for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "DPoP abc"}):
+        response = client.get("/auth", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+        assert response.get_json()["error"] == "unauthorized"
+        assert_no_store(response)
+
+
+def test_query_token_alone_counts_as_no_credentials(issuer: ForgedIssuer) -> None:
+    """Tokens are read from the header only; a query token is not credentials."""
+    client = make_app(issuer).test_client()
+    response = client.get("/auth", query_string={"access_token": issuer.mint()})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize(
+    ("value", "query"),
+    [
+        ("Bearer", None),
+        ("Bearer a b", None),
+        ("Bearer a\tb", None),
+        ("Bearer tok!en", None),
+        ("Bearer a, Bearer b", None),
+        ("Bearer VALID", "x"),
+    ],
+    ids=["no-token", "extra-part", "tab", "bad-char", "comma-folded", "query-and-header"],
+)
+def test_malformed_request_is_400_invalid_request(
+    issuer: ForgedIssuer, value: str, query: str | None
+) -> None:
+    client = make_app(issuer).test_client()
+    value = value.replace("VALID", issuer.mint())
+    response = client.get(
+        "/auth",
+        headers={"Authorization": value},
+        query_string={"access_token": query} if query else None,
+    )
+    assert response.status_code == 400
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="api", error="invalid_request", error_description="')
+    assert response.get_json()["error"] == "invalid_request"
+    assert_no_store(response)
+
+
+def test_two_authorization_headers_are_400(issuer: ForgedIssuer) -> None:
+    """Several Authorization fields are several credentials, whichever comes first."""
+    client = make_app(issuer).test_client()
+    token = issuer.mint()
+    response = client.get("/auth", headers=[("Authorization", f"Bearer {token}")] * 2)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda i: i.mint(expires_in=-60),
+        lambda i: i.mint(aud="https://other.example"),
+        lambda i: i.mint(iss="https://evil.example/"),
+        lambda i: i.mint()[:-4] + "AAAA",
+        lambda i: "not-a-jwt",
+        lambda i: i.mint(nbf=4102444800),
+        lambda i: i.mint(cnf={"jkt": "abc"}),
+        lambda i: i.mint(headers={"alg": "RS512"}),
+    ],
+    ids=["expired", "audience", "issuer", "signature", "opaque", "nbf", "cnf", "alg"],
+)
+def test_invalid_token_is_401_invalid_token(
+    issuer: ForgedIssuer, make_token: Callable[[ForgedIssuer], str]
+) -> None:
+    client = make_app(issuer).test_client()
+    response = client.get("/auth", headers=bearer(make_token(issuer)))
+    assert response.status_code == 401
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="api", error="invalid_token", error_description="')
+    body = response.get_json()
+    assert body["error"] == "invalid_token"
+    assert body["error_description"] in challenge
+    assert_no_store(response)
+
+
+def test_expired_token_says_so(issuer: ForgedIssuer) -> None:
+    client = make_app(issuer).test_client()
+    response = client.get("/auth", headers=bearer(issuer.mint(expires_in=-60)))
+    assert response.get_json()["error_description"] == "The access token expired."
+
+
+def test_missing_role_is_403_naming_the_requirement(issuer: ForgedIssuer) -> None:
+    client = make_app(issuer).test_client()
+    response = client.get("/admin", headers=bearer(issuer.mint(roles=["viewer"])))
+    assert response.status_code == 403
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="api", error="insufficient_scope", '
+        'error_description="The access token lacks a required role."'
+    )
+    body = response.get_json()
+    assert body["required_roles"] == ["admin"]
+    assert body["match"] == "all"
+    assert_no_store(response)
+
+
+def test_missing_scope_is_403_with_scope_attribute(issuer: ForgedIssuer) -> None:
+    """RFC 6750 §3: the scope attribute is sent for scope failures only."""
+    client = make_app(issuer).test_client()
+    response = client.get("/scope", headers=bearer(issuer.mint(scope="read:products")))
+    assert response.status_code == 403
+    assert response.headers["WWW-Authenticate"].endswith('scope="read:products write:products"')
+    assert response.get_json()["required_scopes"] == ["read:products", "write:products"]
+
+
+def test_missing_permission_is_403(issuer: ForgedIssuer) -> None:
+    client = make_app(issuer).test_client()
+    response = client.get("/perm", headers=bearer(issuer.mint(permissions=["read:products"])))
+    assert response.status_code == 403
+    assert response.get_json()["required_permissions"] == ["delete:products"]
+    assert "scope=" not in response.headers["WWW-Authenticate"]
+
+
+def test_keys_unavailable_is_503_with_retry_after() -> None:
+    with ForgedIssuer() as forged:
+        app = make_app(forged, CLAIMGUARD_HTTP_TIMEOUT=1)
+        token = forged.mint()
+        with forged.outage():
+            response = app.test_client().get("/auth", headers=bearer(token))
+    assert response.status_code == 503
+    assert "WWW-Authenticate" not in response.headers
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.get_json()["error"] == "temporarily_unavailable"
+    assert_no_store(response)
+
+
+# -- decorators --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "claims", "status"),
+    [
+        ("/auth", {}, 200),
+        ("/auth-called", {}, 200),
+        ("/admin", {"roles": ["admin"]}, 200),
+        ("/admin", {"roles": ["Admin"]}, 403),
+        ("/admin", {}, 403),
+        ("/admin-and-editor", {"roles": ["admin", "editor"]}, 200),
+        ("/admin-and-editor", {"roles": ["admin"]}, 403),
+        ("/staff", {"roles": ["viewer"]}, 200),
+        ("/staff", {"roles": ["guest"]}, 403),
+        ("/scope", {"scope": "read:products write:products"}, 200),
+        ("/scope", {"scope": "read:products"}, 403),
+        ("/any-scope", {"scope": "write:products"}, 200),
+        ("/any-scope", {"scope": "read:users"}, 403),
+        ("/perm", {"permissions": ["delete:products"]}, 200),
+        ("/perm", {"roles": ["delete:products"]}, 403),
+        ("/any-perm", {"permissions": ["read:products"]}, 200),
+        ("/any-perm", {"permissions": []}, 403),
+        ("/async-admin", {"roles": ["admin"]}, 200),
+        ("/async-admin", {"roles": ["viewer"]}, 403),
+        ("/async-auth", {}, 200),
+    ],
+)
+def test_decorator_matrix(
+    issuer: ForgedIssuer, path: str, claims: dict[str, Any], status: int
+) -> None:
+    """Each decorator, sync and async: all-of vs any-of; roles, scopes and permissions
+    are separate sets; matching is exact and case-sensitive."""
+    client = make_app(issuer).test_client()
+    response = client.get(path, headers=bearer(issuer.mint(**claims)))
+    assert response.status_code == status
+
+
+def test_async_views_stay_async(issuer: ForgedIssuer) -> None:
+    import inspect
+
+    async def view() -> str:
+        return "ok"
+
+    assert inspect.iscoroutinefunction(requires_role("admin")(view))
+    assert not inspect.iscoroutinefunction(requires_role("admin")(lambda: "ok"))
+
+
+def test_async_view_without_token_is_refused(issuer: ForgedIssuer) -> None:
+    response = make_app(issuer).test_client().get("/async-admin")
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "misuse",
+    [
+        lambda: requires_role(),
+        lambda: requires_role(""),
+        lambda: requires_role("  "),
+        lambda: requires_any_role(),
+        lambda: requires_scope(None),  # type: ignore[arg-type]
+        lambda: requires_permission(),
+        lambda: requires_role(lambda: None),  # bare @requires_role
+        lambda: requires_auth("admin"),  # type: ignore[call-overload]
+    ],
+)
+def test_decorator_misuse_fails_at_import(misuse: Callable[[], Any]) -> None:
+    """A typo must never produce a route that lets everyone in."""
+    with pytest.raises(TypeError):
+        misuse()
+
+
+def test_optional_auth(issuer: ForgedIssuer) -> None:
+    """Optional auth allows a *missing* token only; a bad one is still refused."""
+    client = make_app(issuer).test_client()
+    anonymous = client.get("/optional")
+    assert anonymous.status_code == 200
+    assert anonymous.get_json() == {"sub": None, "roles": []}
+    signed_in = client.get("/optional", headers=bearer(issuer.mint(roles=["viewer"])))
+    assert signed_in.get_json() == {"sub": "auth0|forged-user", "roles": ["viewer"]}
+    assert client.get("/optional", headers=bearer(issuer.mint(expires_in=-60))).status_code == 401
+    assert client.get("/optional", headers={"Authorization": "Bearer"}).status_code == 400
+
+
+def test_optional_auth_fails_closed_when_keys_are_unavailable() -> None:
+    with ForgedIssuer() as forged:
+        app = make_app(forged, CLAIMGUARD_HTTP_TIMEOUT=1)
+        token = forged.mint()
+        with forged.outage():
+            assert app.test_client().get("/optional", headers=bearer(token)).status_code == 503
+
+
+def test_cors_preflight_passes_without_token_and_skips_the_view(issuer: ForgedIssuer) -> None:
+    app = make_app(issuer)
+    calls: list[str] = []
+
+    @app.route("/explicit-options", methods=["GET", "OPTIONS"], provide_automatic_options=False)
+    @requires_auth
+    def explicit() -> str:
+        calls.append("called")
+        return "view"
+
+    client = app.test_client()
+    preflight = client.options(
+        "/explicit-options",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 200
+    assert "GET" in preflight.headers["Allow"]
+    assert calls == []
+    # Any other OPTIONS is authenticated like every other method.
+    plain = client.options("/explicit-options", headers={"Origin": "https://app.example"})
+    assert plain.status_code == 401
+    assert calls == []
+
+
+def test_current_token_outside_protection(issuer: ForgedIssuer) -> None:
+    app = make_app(issuer)
+    with app.test_request_context("/"):
+        assert get_current_token() is None
+        assert not current_token
+
+
+# -- the plain-call form and blueprints -----------------------------------------------
+
+
+def test_blueprint_protection_with_verify_request(issuer: ForgedIssuer) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+    guard = ClaimGuard(app)
+    admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+    @admin.before_request
+    def check() -> None:
+        guard.verify_request(roles=["admin"])
+
+    @admin.get("/stats")
+    def stats() -> dict[str, str]:
+        return {"sub": current_token.subject}
+
+    app.register_blueprint(admin)
+    client = app.test_client()
+    assert client.get("/admin/stats").status_code == 401
+    assert (
+        client.get("/admin/stats", headers=bearer(issuer.mint(roles=["viewer"]))).status_code == 403
+    )
+    ok = client.get("/admin/stats", headers=bearer(issuer.mint(roles=["admin"])))
+    assert ok.status_code == 200
+
+
+def test_guard_protect_blueprint(issuer: ForgedIssuer) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+    guard = ClaimGuard(app)
+    api = Blueprint("api", __name__)
+
+    @api.get("/items")
+    def items() -> dict[str, list[str]]:
+        return {"scopes": sorted(current_token.scopes)}
+
+    guard.protect(api, any_scopes=["read:items", "admin:items"])
+    app.register_blueprint(api)
+    client = app.test_client()
+    assert client.get("/items").status_code == 401
+    assert client.get("/items", headers=bearer(issuer.mint(scope="other"))).status_code == 403
+    assert client.get("/items", headers=bearer(issuer.mint(scope="read:items"))).status_code == 200
+    with pytest.raises(TypeError):
+        guard.protect(api, rolez=["admin"])
+
+
+def test_decorator_methods_on_the_extension(issuer: ForgedIssuer) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+    guard = ClaimGuard(app)
+
+    @app.get("/x")
+    @guard.requires_any_role("admin")
+    def x() -> str:
+        return "ok"
+
+    client = app.test_client()
+    assert client.get("/x", headers=bearer(issuer.mint(roles=["admin"]))).status_code == 200
+    assert client.get("/x", headers=bearer(issuer.mint(roles=["viewer"]))).status_code == 403
+
+
+# -- app wiring -------------------------------------------------------------------------
+
+
+def test_decorator_without_extension_raises_runtime_error() -> None:
+    app = Flask(__name__)
+    app.testing = True
+
+    @app.get("/x")
+    @requires_auth
+    def x() -> str:
+        return "never"
+
+    with pytest.raises(RuntimeError, match="init_app"):
+        app.test_client().get("/x")
+
+
+def test_init_app_twice_is_an_error(issuer: ForgedIssuer) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+    guard = ClaimGuard(app)
+    with pytest.raises(RuntimeError, match="already"):
+        guard.init_app(app)
+    with pytest.raises(RuntimeError):
+        ClaimGuard(app)
+
+
+def test_init_app_factory_style_and_state_in_extensions(issuer: ForgedIssuer) -> None:
+    guard = ClaimGuard()
+    app = Flask(__name__)
+    issuer.configure(app)
+    guard.init_app(app)
+    assert "claimguard" in app.extensions
+    assert not hasattr(guard, "app")
+
+
+def test_two_apps_with_different_issuers_in_one_process() -> None:
+    with ForgedIssuer(roles_claim=ROLES) as first, ForgedIssuer(roles_claim=ROLES) as second:
+        app_one, app_two = make_app(first), make_app(second)
+        one, two = app_one.test_client(), app_two.test_client()
+        token_one, token_two = first.mint(roles=["admin"]), second.mint(roles=["admin"])
+        assert one.get("/admin", headers=bearer(token_one)).status_code == 200
+        assert two.get("/admin", headers=bearer(token_two)).status_code == 200
+        assert one.get("/admin", headers=bearer(token_two)).status_code == 401
+        assert two.get("/admin", headers=bearer(token_one)).status_code == 401
+
+
+def test_role_decorator_without_roles_claim_is_a_loud_deployment_error(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Never a silent 403 for everyone: a 500 and an ERROR log that says what to set."""
+    app = Flask(__name__)
+    issuer.configure(app)
+    app.config["CLAIMGUARD_ROLES_CLAIM"] = None
+    ClaimGuard(app)
+
+    @app.get("/admin")
+    @requires_role("admin")
+    def admin() -> str:
+        return "never"
+
+    with caplog.at_level(logging.ERROR, logger="claimguard"):
+        response = app.test_client().get("/admin", headers=bearer(issuer.mint(roles=["admin"])))
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "server_error"
+    assert "CLAIMGUARD_ROLES_CLAIM" not in response.get_data(as_text=True)
+    assert any("CLAIMGUARD_ROLES_CLAIM" in record.getMessage() for record in caplog.records)
+
+
+# -- taking over the rendering ------------------------------------------------------
+
+
+def test_app_errorhandler_registered_before_init_app_wins(issuer: ForgedIssuer) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+
+    @app.errorhandler(ClaimGuardError)
+    def custom(error: ClaimGuardError) -> tuple[Response, int]:
+        return jsonify(mine=error.status_code), 418
+
+    ClaimGuard(app)
+    app.add_url_rule("/x", "x", requires_auth(lambda: "ok"))
+    response = app.test_client().get("/x")
+    assert response.status_code == 418
+    assert response.get_json() == {"mine": 401}
+
+
+def test_app_errorhandler_for_a_subclass_wins(issuer: ForgedIssuer) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+    ClaimGuard(app)
+
+    @app.errorhandler(BearerError)
+    def custom(error: BearerError) -> tuple[str, int]:
+        return f"custom {error.status_code}", error.status_code
+
+    app.add_url_rule("/x", "x", requires_auth(lambda: "ok"))
+    response = app.test_client().get("/x")
+    assert response.get_data(as_text=True) == "custom 401"
+
+
+def test_guard_error_handler_callback(issuer: ForgedIssuer) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+    guard = ClaimGuard(app)
+
+    @guard.error_handler
+    def render(error: ClaimGuardError) -> Response:
+        response = jsonify(problem=error.error, status=error.status_code)
+        response.status_code = error.status_code
+        return response
+
+    app.add_url_rule("/x", "x", requires_role("admin")(lambda: "ok"))
+    response = app.test_client().get("/x", headers=bearer(issuer.mint(roles=["viewer"])))
+    assert response.status_code == 403
+    assert response.get_json() == {"problem": "insufficient_scope", "status": 403}
+
+
+def test_custom_realm(issuer: ForgedIssuer) -> None:
+    client = make_app(issuer, CLAIMGUARD_REALM="products").test_client()
+    assert client.get("/auth").headers["WWW-Authenticate"] == 'Bearer realm="products"'
+
+
+# -- operators ------------------------------------------------------------------------
+
+
+def test_key_set_status_and_refresh(issuer: ForgedIssuer) -> None:
+    app = make_app(issuer)
+    guard = app.extensions["claimguard"].guard
+    with app.app_context():
+        before = guard.key_set_status()[issuer.issuer]
+        assert not before.loaded
+        assert guard.refresh_keys()
+        after = guard.key_set_status()[issuer.issuer]
+        assert after.loaded
+        assert after.key_count >= 1
+        assert after.last_error is None
+
+
+# -- diagnostics (logs, never responses) ----------------------------------------------
+
+
+def _log_text(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(record.getMessage() for record in caplog.records)
+
+
+def test_log_says_why_a_token_was_refused(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_app(issuer).test_client()
+    token = issuer.mint(aud="https://other.example")
+    with caplog.at_level(logging.INFO, logger="claimguard"):
+        response = client.get("/auth", headers=bearer(token))
+    text = _log_text(caplog)
+    assert "aud mismatch" in text
+    assert "https://other.example" in text
+    assert issuer.audience in text
+    assert token not in text  # never the token itself
+    assert "other.example" not in response.get_data(as_text=True)
+
+
+def test_log_names_the_opaque_token_mistake(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_app(issuer).test_client()
+    with caplog.at_level(logging.INFO, logger="claimguard"):
+        client.get("/auth", headers=bearer("opaque-token-without-dots"))
+    assert "audience" in _log_text(caplog)
+
+
+def test_log_hints_at_the_post_login_action_when_roles_are_missing(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_app(issuer).test_client()
+    with caplog.at_level(logging.INFO, logger="claimguard"):
+        client.get("/admin", headers=bearer(issuer.mint()))
+    assert "Post-Login Action" in _log_text(caplog)
+
+
+def test_log_names_roles_under_another_claim(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_app(issuer).test_client()
+    token = issuer.sign(
+        {"alg": "RS256", "kid": issuer.kid},
+        {**issuer.claims(), "roles": ["admin"]},
+    )
+    with caplog.at_level(logging.INFO, logger="claimguard"):
+        assert client.get("/admin", headers=bearer(token)).status_code == 403
+    text = _log_text(caplog)
+    assert "'roles'" in text or '"roles"' in text
+    assert "CLAIMGUARD_ROLES_CLAIM" in text
+
+
+def test_log_escapes_request_bytes(issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture) -> None:
+    client = make_app(issuer).test_client()
+    with caplog.at_level(logging.INFO, logger="claimguard"):
+        client.get("/auth%0aFORGED", headers={})
+    assert "\nFORGED" not in _log_text(caplog)
+
+
+# -- configuration --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"CLAIMGUARD_AUDIENCE": None}, "CLAIMGUARD_AUDIENCE is required"),
+        ({"CLAIMGUARD_ISSUER": None, "CLAIMGUARD_JWKS_URL": None}, "no issuer"),
+        ({"CLAIMGUARD_ALGORITHMS": ["HS256"]}, "HMAC"),
+        ({"CLAIMGUARD_ALGORITHMS": ["none"]}, "unsigned"),
+        ({"CLAIMGUARD_ALGORITHMS": ["RS1"]}, "not supported"),
+        ({"CLAIMGUARD_ROLES_CLAIM": "sub"}, "protocol claim"),
+        ({"CLAIMGUARD_ROLES_CLAIM": ["https://x/roles", "scope"]}, "protocol claim"),
+        ({"CLAIMGUARD_LEEWAY": 301}, "CLAIMGUARD_LEEWAY"),
+        ({"CLAIMGUARD_LEEWAY": -1}, "CLAIMGUARD_LEEWAY"),
+        ({"CLAIMGUARD_JWKS_CACHE_TTL": 0}, "CLAIMGUARD_JWKS_CACHE_TTL"),
+        ({"CLAIMGUARD_JWKS_COOLDOWN": 3601}, "CLAIMGUARD_JWKS_COOLDOWN"),
+        ({"CLAIMGUARD_JWKS_MAX_STALE": 604801}, "CLAIMGUARD_JWKS_MAX_STALE"),
+        ({"CLAIMGUARD_HTTP_TIMEOUT": 0.05}, "CLAIMGUARD_HTTP_TIMEOUT"),
+        ({"CLAIMGUARD_HTTP_TIMEOUT": "5"}, "must be a number"),
+        ({"CLAIMGUARD_MAX_TOKEN_AGE": 0}, "CLAIMGUARD_MAX_TOKEN_AGE"),
+        ({"CLAIMGUARD_TOKEN_CACHE_SIZE": 1_000_001}, "CLAIMGUARD_TOKEN_CACHE_SIZE"),
+        ({"CLAIMGUARD_TOKEN_CACHE_SIZE": 1.5}, "whole number"),
+        ({"CLAIMGUARD_STRICT_TYP": "false"}, "CLAIMGUARD_STRICT_TYP"),
+        ({"CLAIMGUARD_REALM": 'a"b'}, "CLAIMGUARD_REALM"),
+        ({"CLAIMGUARD_ISSUER": "http://idp.example.com/"}, "https://"),
+        ({"CLAIMGUARD_JWKS_URL": "ftp://idp.example.com/jwks"}, "https://"),
+        ({"CLAIMGUARD_AUDIENCE": "https://tenant.auth0.com/userinfo"}, "userinfo"),
+        (
+            {"CLAIMGUARD_AUDIENCE": "client123", "CLAIMGUARD_ALLOWED_CLIENTS": ["client123"]},
+            "client ID",
+        ),
+        ({"CLAIMGUARD_AUDIENCES": "typo"}, "did you mean CLAIMGUARD_AUDIENCE"),
+        ({"CLAIMGUARD_DOMAIN": "https://x/y/z", "CLAIMGUARD_ISSUER": None}, "host name"),
+    ],
+)
+def test_configuration_errors_at_start_up(
+    issuer: ForgedIssuer, config: dict[str, Any], message: str
+) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+    app.config.update(config)
+    with pytest.raises(ConfigurationError, match=message):
+        ClaimGuard(app)
+    assert "claimguard" not in app.extensions
+
+
+def test_non_uri_roles_claim_warns_about_namespacing(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+    app.config["CLAIMGUARD_ROLES_CLAIM"] = ["roles", "/realm_access/roles", ROLES]
+    with caplog.at_level(logging.WARNING, logger="claimguard"):
+        ClaimGuard(app)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "'roles'" in warnings[0]
+    assert "namespace" in warnings[0].lower()
+
+
+def test_domain_gives_issuer_and_jwks_url() -> None:
+    app = Flask(__name__)
+    app.config.update(
+        CLAIMGUARD_DOMAIN="my-tenant.us.auth0.com", CLAIMGUARD_AUDIENCE="https://api.example"
+    )
+    ClaimGuard(app)
+    validator = app.extensions["claimguard"].validator
+    assert list(validator.issuers) == ["https://my-tenant.us.auth0.com/"]
+    keys = validator.issuers["https://my-tenant.us.auth0.com/"]
+    assert keys.url == "https://my-tenant.us.auth0.com/.well-known/jwks.json"
+
+
+def test_domain_with_several_issuers_shares_one_key_set() -> None:
+    """An Auth0 tenant reached through its canonical and custom domains (DESIGN §3)."""
+    app = Flask(__name__)
+    app.config.update(
+        CLAIMGUARD_DOMAIN="my-tenant.us.auth0.com",
+        CLAIMGUARD_ISSUER=["https://my-tenant.us.auth0.com/", "https://login.example.com/"],
+        CLAIMGUARD_AUDIENCE="https://api.example",
+    )
+    ClaimGuard(app)
+    issuers = app.extensions["claimguard"].validator.issuers
+    assert issuers["https://my-tenant.us.auth0.com/"] is issuers["https://login.example.com/"]
+
+
+def test_issuer_without_jwks_url_uses_discovery(issuer: ForgedIssuer) -> None:
+    app = Flask(__name__)
+    app.config.update(
+        CLAIMGUARD_ISSUER=issuer.issuer,
+        CLAIMGUARD_AUDIENCE=issuer.audience,
+        CLAIMGUARD_ROLES_CLAIM=ROLES,
+    )
+    ClaimGuard(app)
+    app.add_url_rule("/x", "x", requires_role("admin")(lambda: "ok"))
+    before = issuer.discovery_requests
+    response = app.test_client().get("/x", headers=bearer(issuer.mint(roles=["admin"])))
+    assert response.status_code == 200
+    assert issuer.discovery_requests == before + 1
+
+
+def test_init_app_does_no_network_io() -> None:
+    with ForgedIssuer() as forged:
+        app = Flask(__name__)
+        forged.configure(app)
+        ClaimGuard(app)
+        assert forged.jwks_requests == 0
+        assert forged.discovery_requests == 0
