@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit install clean
+.PHONY: test demo lint typecheck unit install clean
 
 test: lint typecheck unit
 
@@ -20,9 +20,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+demo: $(STAMP)
+	$(BIN)/python -m example_api.demo
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests example_api
+	$(BIN)/ruff format --check src tests example_api
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src

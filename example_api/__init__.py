@@ -1,0 +1,49 @@
+"""example_api: the products API that receives the calls a Next.js route proxies.
+
+Run it in production with::
+
+    gunicorn -c example_api/gunicorn.conf.py "example_api:create_app()"
+
+Every ``CLAIMGUARD_*`` setting comes from the environment variable of the same name
+(lists as comma-separated values), plus ``EXAMPLE_API_DATABASE`` (the SQLite file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from . import errors
+from .config import from_environment
+from .extensions import guard
+from .products import bp
+from .storage import ProductStore
+
+__all__ = ["create_app"]
+
+#: Largest request body accepted (413 above it).
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the API. Settings come from the environment; ``config`` overrides them.
+
+    :raises claimguard.ConfigurationError: no issuer or audience is configured. The
+        app never falls back to a development issuer on its own: ``make demo`` starts
+        one explicitly.
+    """
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    app.config.update(from_environment())
+    if config:
+        app.config.update(config)
+    store = ProductStore(app.config["EXAMPLE_API_DATABASE"])
+    store.initialise()
+    app.extensions["example_api.store"] = store
+    guard.init_app(app)
+    errors.register(app)
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,176 @@
+"""``make demo``: the products API behind a development issuer, with tokens to paste.
+
+Starts, on 127.0.0.1 only:
+
+1. a DEVELOPMENT issuer (claimguard's ForgedIssuer: keys in memory, discovery and JWKS
+   over plain HTTP) — unless an issuer is configured in the environment
+   (``CLAIMGUARD_ISSUER`` or ``CLAIMGUARD_DOMAIN``), in which case it is never used;
+2. the API under gunicorn, pointed at that issuer;
+
+then prints ``curl`` commands with a token for ``viewer``, ``editor`` and ``admin`` and
+what each should answer. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+AUDIENCE = "https://products.example.com"
+ROLES_CLAIM = "https://my-app.example.com/roles"
+TOKEN_LIFETIME = 8 * 3600
+BANNER = "=" * 78
+
+log = logging.getLogger("example_api.demo")
+
+
+def _start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **env, "EXAMPLE_API_BIND": f"127.0.0.1:{port}"}
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(ROOT / "example_api" / "gunicorn.conf.py"),
+        "example_api:create_app()",
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _print_requests(base: str, tokens: dict[str, str]) -> None:
+    print(BANNER)
+    print("The products API is running at", base)
+    print("Paste these into another terminal (tokens valid for 8 hours):\n")
+    for role, token in tokens.items():
+        print(f"export {role.upper()}_TOKEN='{token}'")
+    print(
+        f"""
+# Anyone: liveness                                          -> 200
+curl -s {base}/health
+
+# No token                                                  -> 401, WWW-Authenticate: Bearer
+curl -si {base}/products
+
+# Who am I (any valid token)                                -> 200 sub, roles, scopes
+curl -s -H "Authorization: Bearer $VIEWER_TOKEN" {base}/me
+
+# viewer can read                                           -> 200
+curl -s -H "Authorization: Bearer $VIEWER_TOKEN" {base}/products
+
+# viewer cannot create                                      -> 403 insufficient_scope
+curl -si -X POST -H "Authorization: Bearer $VIEWER_TOKEN" \\
+     -H 'Content-Type: application/json' -d '{{"name": "Mug", "price": 9.5}}' {base}/products
+
+# editor can create                                         -> 201 + Location
+curl -si -X POST -H "Authorization: Bearer $EDITOR_TOKEN" \\
+     -H 'Content-Type: application/json' -d '{{"name": "Mug", "price": 9.5}}' {base}/products
+
+# editor sends an invalid body                              -> 400 invalid_body + fields
+curl -s -X POST -H "Authorization: Bearer $EDITOR_TOKEN" \\
+     -H 'Content-Type: application/json' -d '{{"name": "", "price": -1}}' {base}/products
+
+# editor can change a product                               -> 200
+curl -s -X PATCH -H "Authorization: Bearer $EDITOR_TOKEN" \\
+     -H 'Content-Type: application/json' -d '{{"stock": 3}}' {base}/products/1
+
+# editor cannot delete                                      -> 403
+curl -si -X DELETE -H "Authorization: Bearer $EDITOR_TOKEN" {base}/products/1
+
+# admin can delete                                          -> 204
+curl -si -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" {base}/products/1
+
+# A tampered token                                          -> 401 invalid_token
+curl -si -H "Authorization: Bearer ${{VIEWER_TOKEN}}x" {base}/products
+"""
+    )
+    print("Press Ctrl-C to stop the API and the development issuer.")
+    print(BANNER)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    port = int(os.environ.get("EXAMPLE_API_PORT", "8000"))
+    base = f"http://127.0.0.1:{port}"
+    database = os.environ.get("EXAMPLE_API_DATABASE", str(ROOT / "instance" / "demo.sqlite3"))
+    configured = os.environ.get("CLAIMGUARD_ISSUER") or os.environ.get("CLAIMGUARD_DOMAIN")
+    issuer = None
+    env = {"EXAMPLE_API_DATABASE": database}
+    if configured:
+        print(f"An issuer is configured ({configured}): the development issuer is NOT started.")
+        print("Get tokens from that issuer (e.g. your Auth0 tenant) to call the API.")
+    else:
+        from claimguard.testing import ForgedIssuer
+
+        issuer = ForgedIssuer(
+            audience=os.environ.get("CLAIMGUARD_AUDIENCE", AUDIENCE), roles_claim=ROLES_CLAIM
+        )
+        print(BANNER)
+        print("!! DEVELOPMENT ISSUER — FOR LOCAL DEMOS ONLY, NEVER FOR PRODUCTION !!")
+        print(f"!! {issuer.issuer} signs any token it is asked to; its keys live in memory.")
+        print(BANNER)
+        log.warning("DEVELOPMENT ISSUER running at %s: not for production", issuer.issuer)
+        env.update(
+            {
+                key: ",".join(value) if isinstance(value, list) else str(value)
+                for key, value in issuer.config().items()
+            }
+        )
+
+    process = _start_api(env, port)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        if not _wait_ready(base, process):
+            print(f"The API did not start on {base} (is the port taken? set EXAMPLE_API_PORT).")
+            return 1
+        if issuer is not None:
+            tokens = {
+                role: issuer.mint(roles=[role], expires_in=TOKEN_LIFETIME, sub=f"demo|{role}")
+                for role in ("viewer", "editor", "admin")
+            }
+            _print_requests(base, tokens)
+        else:
+            print(f"The products API is running at {base}. Press Ctrl-C to stop it.")
+        return process.wait()
+    except KeyboardInterrupt:
+        print("\nStopping the API and the development issuer…")
+        return 0
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if issuer is not None:
+            issuer.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""Extension objects, created unbound and initialised in :func:`example_api.create_app`."""
+
+from __future__ import annotations
+
+from claimguard import ClaimGuard
+
+guard = ClaimGuard()
