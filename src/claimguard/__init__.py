@@ -8,31 +8,67 @@ The Flask extension (:class:`ClaimGuard`, the ``requires_*`` decorators,
 
 from __future__ import annotations
 
-from .bearer import parse_authorization as parse_authorization
-from .claims import ClaimRules as ClaimRules
-from .context import current_token as current_token
-from .context import get_current_token as get_current_token
-from .decorators import requires_any_permission as requires_any_permission
-from .decorators import requires_any_role as requires_any_role
-from .decorators import requires_any_scope as requires_any_scope
-from .decorators import requires_auth as requires_auth
-from .decorators import requires_permission as requires_permission
-from .decorators import requires_role as requires_role
-from .decorators import requires_scope as requires_scope
-from .errors import BearerError as BearerError
-from .errors import ClaimGuardError as ClaimGuardError
-from .errors import ConfigurationError as ConfigurationError
-from .errors import ExpiredTokenError as ExpiredTokenError
-from .errors import InsufficientScopeError as InsufficientScopeError
-from .errors import InvalidRequestError as InvalidRequestError
-from .errors import InvalidTokenError as InvalidTokenError
-from .errors import KeySetUnavailableError as KeySetUnavailableError
-from .errors import MissingTokenError as MissingTokenError
-from .extension import ClaimGuard as ClaimGuard
-from .jwks import JWKSCache as JWKSCache
-from .jwks import KeySetStatus as KeySetStatus
-from .validation import TokenValidator as TokenValidator
-from .validation import VerifiedToken as VerifiedToken
+import importlib
+from typing import TYPE_CHECKING
+from typing import Any
+
+if TYPE_CHECKING:
+    from .bearer import parse_authorization as parse_authorization
+    from .claims import ClaimRules as ClaimRules
+    from .context import current_token as current_token
+    from .context import get_current_token as get_current_token
+    from .decorators import requires_any_permission as requires_any_permission
+    from .decorators import requires_any_role as requires_any_role
+    from .decorators import requires_any_scope as requires_any_scope
+    from .decorators import requires_auth as requires_auth
+    from .decorators import requires_permission as requires_permission
+    from .decorators import requires_role as requires_role
+    from .decorators import requires_scope as requires_scope
+    from .errors import BearerError as BearerError
+    from .errors import ClaimGuardError as ClaimGuardError
+    from .errors import ConfigurationError as ConfigurationError
+    from .errors import ExpiredTokenError as ExpiredTokenError
+    from .errors import InsufficientScopeError as InsufficientScopeError
+    from .errors import InvalidRequestError as InvalidRequestError
+    from .errors import InvalidTokenError as InvalidTokenError
+    from .errors import KeySetUnavailableError as KeySetUnavailableError
+    from .errors import MissingTokenError as MissingTokenError
+    from .extension import ClaimGuard as ClaimGuard
+    from .jwks import JWKSCache as JWKSCache
+    from .jwks import KeySetStatus as KeySetStatus
+    from .validation import TokenValidator as TokenValidator
+    from .validation import VerifiedToken as VerifiedToken
+
+# Public name -> submodule. Imported on first access (PEP 562), so that importing a
+# submodule (e.g. the pytest plugin claimguard.testing.pytest_plugin) does not load
+# requests, cryptography, PyJWT and Flask.
+_EXPORTS = {
+    "parse_authorization": ".bearer",
+    "ClaimRules": ".claims",
+    "current_token": ".context",
+    "get_current_token": ".context",
+    "requires_any_permission": ".decorators",
+    "requires_any_role": ".decorators",
+    "requires_any_scope": ".decorators",
+    "requires_auth": ".decorators",
+    "requires_permission": ".decorators",
+    "requires_role": ".decorators",
+    "requires_scope": ".decorators",
+    "BearerError": ".errors",
+    "ClaimGuardError": ".errors",
+    "ConfigurationError": ".errors",
+    "ExpiredTokenError": ".errors",
+    "InsufficientScopeError": ".errors",
+    "InvalidRequestError": ".errors",
+    "InvalidTokenError": ".errors",
+    "KeySetUnavailableError": ".errors",
+    "MissingTokenError": ".errors",
+    "ClaimGuard": ".extension",
+    "JWKSCache": ".jwks",
+    "KeySetStatus": ".jwks",
+    "TokenValidator": ".validation",
+    "VerifiedToken": ".validation",
+}
 
 __all__ = [
     "BearerError",
@@ -61,3 +97,16 @@ __all__ = [
     "requires_role",
     "requires_scope",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -151,9 +151,12 @@ class ForgedIssuer:
     def close(self) -> None:
         """Stop serving and free the port."""
         server, self._server = self._server, None
+        thread, self._thread = self._thread, None
         if server is not None:
             server.shutdown()
             server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
 
     def __enter__(self) -> ForgedIssuer:
         return self
