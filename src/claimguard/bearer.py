@@ -32,16 +32,20 @@ MAX_TOKEN_BYTES = 8192
 
 # RFC 6750 §2.1 b64token.
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 9110 §11.1: auth-scheme = token (tchar); the rest of the credentials follows.
+_CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]*)(.*)", re.DOTALL)
 # Optional white space around a field value (RFC 9110 §5.5): SP and HTAB.
 _OWS = " \t"
 
 
-def parse_authorization(value: str | None, *, query_token: bool = False) -> str:
+def parse_authorization(value: str | bytes | None, *, query_token: bool = False) -> str:
     """Return the bearer token carried by an ``Authorization`` header value.
 
     :param value: the header value as received, or ``None`` when the header is absent.
         Servers fold repeated headers into one comma-separated value; such a value is
-        refused as several credentials.
+        refused as several credentials. Raw ``bytes`` (as ASGI servers hand them over)
+        are read as ISO-8859-1 (RFC 9110 §5.5), so any non-ASCII byte then fails the
+        b64token grammar.
     :param query_token: whether the request also carried an ``access_token`` query
         parameter. claimguard reads tokens from the header only; a query token beside
         a header token makes the request ambiguous (RFC 6750 §2: clients "MUST NOT use
@@ -50,10 +54,14 @@ def parse_authorization(value: str | None, *, query_token: bool = False) -> str:
     :raises InvalidRequestError: the header is malformed.
     :raises InvalidTokenError: the token exceeds :data:`MAX_TOKEN_BYTES`.
     """
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    elif value is not None and not isinstance(value, str):
+        raise InvalidRequestError(detail=f"Authorization value of type {type(value).__name__}")
     if value is None or not value.strip(_OWS):
         raise MissingTokenError(detail="no Authorization header")
     value = value.strip(_OWS)
-    scheme, _, rest = value.partition(" ")
+    scheme, rest = _split_scheme(value)
     is_bearer = scheme.lower() == "bearer"
 
     if "," in value:
@@ -72,11 +80,14 @@ def parse_authorization(value: str | None, *, query_token: bool = False) -> str:
             "The access token was sent in more than one way.",
             detail="token both in the Authorization header and the access_token parameter",
         )
-    token = rest.lstrip(" ")
-    if not token:
+    if not rest:
         raise InvalidRequestError(
             "The Authorization header has no token.", detail="Bearer scheme without a token"
         )
+    # RFC 6750 §2.1: "Bearer" 1*SP b64token. Only spaces separate the scheme from the
+    # token: a tab, a line break or anything else after the scheme is left in place and
+    # fails the b64token grammar below.
+    token = rest.lstrip(" ")
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidTokenError(
             "The access token is too large.",
@@ -90,5 +101,12 @@ def parse_authorization(value: str | None, *, query_token: bool = False) -> str:
     return token
 
 
+def _split_scheme(value: str) -> tuple[str, str]:
+    """Split credentials into the auth-scheme and everything after it."""
+    match = _CREDENTIALS.match(value)
+    assert match is not None  # both groups accept the empty string
+    return match.group(1), match.group(2)
+
+
 def _mentions_bearer(value: str) -> bool:
-    return any(part.strip(_OWS).partition(" ")[0].lower() == "bearer" for part in value.split(","))
+    return any(_split_scheme(part.strip(_OWS))[0].lower() == "bearer" for part in value.split(","))

@@ -21,8 +21,9 @@ reading of an authorization claim is a privilege-escalation bug:
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from collections.abc import Mapping
-from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -48,6 +49,7 @@ PROTOCOL_CLAIMS = frozenset(
 )  # fmt: skip
 
 _MISSING = object()
+_BAD_POINTER_ESCAPE = re.compile(r"~(?![01])")
 
 
 def freeze(value: Any) -> Any:
@@ -112,11 +114,22 @@ class ClaimRules:
 
     def __init__(
         self,
-        roles_claims: str | Sequence[str] = (),
+        roles_claims: str | Iterable[str] | None = (),
         scope_claim: str = "scope",
         permissions_claim: str = "permissions",
     ) -> None:
-        names = (roles_claims,) if isinstance(roles_claims, str) else tuple(roles_claims)
+        names: tuple[str, ...]
+        if roles_claims is None:
+            names = ()
+        elif isinstance(roles_claims, str):
+            names = (roles_claims,)
+        elif isinstance(roles_claims, Iterable):
+            names = tuple(roles_claims)
+        else:
+            raise ConfigurationError(
+                "CLAIMGUARD_ROLES_CLAIM must be a claim name or a list of them, "
+                f"got {roles_claims!r}"
+            )
         for name in names:
             check_roles_claim(name)
         for setting, value in (("scope", scope_claim), ("permissions", permissions_claim)):
@@ -168,6 +181,12 @@ def check_roles_claim(name: object) -> str:
     if not isinstance(name, str) or not name or name == "/":
         raise ConfigurationError(
             f"CLAIMGUARD_ROLES_CLAIM entries must be non-empty claim names, got {name!r}"
+        )
+    if name.startswith("/") and _BAD_POINTER_ESCAPE.search(name):
+        # RFC 6901 §3: "~" appears only as "~0" or "~1" in a JSON Pointer.
+        raise ConfigurationError(
+            f"CLAIMGUARD_ROLES_CLAIM {name!r} is not a valid JSON Pointer: write '~' as "
+            "'~0' and '/' inside a name as '~1'"
         )
     top = _pointer_tokens(name)[0] if name.startswith("/") else name
     if top in PROTOCOL_CLAIMS:

@@ -28,7 +28,9 @@ This module imports nothing from Flask: the Flask layer turns these into respons
 
 from __future__ import annotations
 
+import math
 import re
+import reprlib
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -54,18 +56,43 @@ def _challenge_safe(text: str) -> str:
     return _UNSAFE_CHALLENGE_CHARS.sub("", text)
 
 
+def _escape(char: str) -> str:
+    if char == "\\" or char == '"':
+        return "\\" + char
+    if " " <= char <= "~":
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
 def loggable(value: object, limit: int = 80) -> str:
     """Render an untrusted value for a log line: escaped, quoted and truncated.
 
-    Control characters, quotes and non-ASCII come out as escapes, so a value from a
-    token can neither forge a log line nor flood it.
+    Backslashes, quotes, control characters and non-ASCII come out as escapes, so a
+    value from a token can neither forge a log line (or the end of its own quoted
+    value) nor flood it. Longer values are cut at ``limit`` characters, marked ``...``
+    after the closing quote.
     """
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) > limit:
-        text = text[:limit] + "…"
-    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
-    escaped = "".join(ch if " " <= ch <= "~" else f"\\x{ord(ch):02x}" for ch in escaped)
-    return '"' + escaped.replace('"', '\\"') + '"'
+    text = value if isinstance(value, str) else _short_repr(value, limit)
+    cut = len(text) > limit
+    escaped = "".join(_escape(char) for char in text[:limit])
+    return '"' + escaped + '"' + ("..." if cut else "")
+
+
+def _short_repr(value: object, limit: int) -> str:
+    # reprlib bounds the work and the size for nested containers; a recursion or any
+    # other failure of a hostile value's repr still gives a log line.
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxstring = short.maxother = limit
+    try:
+        return short.repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
 
 
 class ClaimGuardError(Exception):
@@ -79,7 +106,11 @@ class ClaimGuardError(Exception):
     default_description: str = "The request could not be authorized."
 
     def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
-        self.description = _challenge_safe(description or self.default_description)
+        # RFC 6750 §3: error_description is restricted to a safe ASCII subset; a text
+        # that strips to nothing falls back to the class's fixed sentence.
+        self.description = _challenge_safe(description or "") or _challenge_safe(
+            self.default_description
+        )
         self.detail = detail or self.description
         super().__init__(self.detail)
 
@@ -118,8 +149,17 @@ class KeySetUnavailableError(ClaimGuardError):
         self, description: str | None = None, *, detail: str | None = None, retry_after: int = 30
     ) -> None:
         super().__init__(description, detail=detail)
-        #: Whole seconds until a retry may succeed (the ``Retry-After`` header).
-        self.retry_after = max(1, int(retry_after))
+        #: Whole seconds until a retry may succeed (the ``Retry-After`` header, RFC 9110
+        #: §10.2.3: a non-negative integer; we never send 0, which invites a retry storm).
+        self.retry_after = _whole_seconds(retry_after)
+
+
+def _whole_seconds(value: float) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 30
+    if isinstance(value, float) and not math.isfinite(value):
+        return 30 if math.isnan(value) or value > 0 else 1
+    return max(1, math.ceil(value))
 
 
 class BearerError(ClaimGuardError):
@@ -205,6 +245,8 @@ class InsufficientScopeError(BearerError):
     ) -> None:
         if kind not in self._descriptions:
             raise ValueError(f"unknown requirement kind {kind!r}")
+        if match not in ("all", "any"):
+            raise ValueError(f"match must be 'all' or 'any', got {match!r}")
         super().__init__(self._descriptions[kind], detail=detail)
         self.kind = kind
         self.required = tuple(required)

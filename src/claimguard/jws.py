@@ -26,9 +26,15 @@ from typing import Any
 
 from .errors import InvalidTokenError
 
-__all__ = ["ParsedToken", "parse_compact"]
+__all__ = ["MAX_JSON_DEPTH", "ParsedToken", "parse_compact"]
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+#: Deepest nesting of arrays and objects accepted. Real headers and claims nest a few
+#: levels; a deeper document is refused before parsing, so neither ``json`` nor any
+#: later walk over the claims can run out of stack on hostile input.
+MAX_JSON_DEPTH = 32
+_JSON_STRUCTURE = re.compile(r'["\[\]{}]')
+_JSON_STRING_END = re.compile(r'["\\]')
 
 
 @dataclass(frozen=True)
@@ -73,15 +79,51 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _too_deep(text: str) -> bool:
+    """Whether ``text`` nests arrays and objects deeper than :data:`MAX_JSON_DEPTH`.
+
+    One linear scan (no backtracking regex: hostile input must not make it slow).
+    Brackets inside strings do not nest, so strings are skipped.
+    """
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False  # the common case costs two counts
+    depth = 0
+    position = 0
+    while (found := _JSON_STRUCTURE.search(text, position)) is not None:
+        position = found.end()
+        char = found.group()
+        if char == '"':
+            while (end := _JSON_STRING_END.search(text, position)) is not None:
+                position = end.end()
+                if end.group() == '"':
+                    break
+                position += 1  # skip the escaped character
+            else:
+                return False  # unterminated string: the JSON parser refuses it
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
     """Parse strict JSON that must be an object (RFC 7515 §5.2, RFC 7519 §7.2)."""
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _malformed(f"{what} is not UTF-8") from exc
+    if _too_deep(text):
+        raise _malformed(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
         value = json.loads(
-            raw.decode("utf-8"),
+            text,
             object_pairs_hook=_no_duplicates,
             parse_constant=_no_constants,
         )
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise _malformed(f"{what} is not strict JSON ({type(exc).__name__})") from exc
     if not isinstance(value, dict):
         raise _malformed(f"{what} is not a JSON object")

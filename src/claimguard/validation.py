@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -59,11 +59,13 @@ __all__ = ["TokenValidator", "VerifiedToken", "check_algorithms"]
 _MIN_NUMERIC_DATE = -62135596800.0  # 0001-01-01T00:00:00Z
 _MAX_NUMERIC_DATE = 253402300799.0  # 9999-12-31T23:59:59Z
 _MAX_KID_LENGTH = 256
+_FLOAT_MAX = sys.float_info.max
 # RFC 9068 §2.1: "at+jwt"; RFC 7515 §4.1.9 lets the "application/" prefix be omitted.
 _AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 # Header parameters whose semantics we do not implement: honouring them wrongly could
 # change what was signed (RFC 7797 b64, RFC 7516 zip) or what the payload is (cty).
 _REFUSED_HEADER_PARAMS = ("crit", "b64", "zip", "cty")
+_NO_KID = object()
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,7 +121,14 @@ def check_algorithms(algorithms: Iterable[str]) -> tuple[str, ...]:
 
     :raises ConfigurationError: empty, or naming ``none``, an HMAC or unknown algorithm.
     """
-    names = (algorithms,) if isinstance(algorithms, str) else tuple(algorithms)
+    if isinstance(algorithms, str):
+        names: tuple[object, ...] = (algorithms,)
+    elif isinstance(algorithms, Iterable):
+        names = tuple(algorithms)
+    else:
+        raise ConfigurationError(
+            f"CLAIMGUARD_ALGORITHMS must be a list of algorithm names, got {algorithms!r}"
+        )
     if not names:
         raise ConfigurationError("CLAIMGUARD_ALGORITHMS must name at least one algorithm")
     for name in names:
@@ -138,13 +147,16 @@ def check_algorithms(algorithms: Iterable[str]) -> tuple[str, ...]:
                 f"algorithm {name!r} is not supported; choose from "
                 + ", ".join(sorted(SUPPORTED_ALGORITHMS))
             )
-    return names
+    return tuple(str(name) for name in names)
 
 
 def _check_number(name: str, value: object, low: float, high: float | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    top = _FLOAT_MAX if high is None else high
+    # Compare, never convert first: a 400-digit int is a number but no float, and NaN
+    # fails every comparison (so it is refused here as well).
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(f"{name} must be a number, got {value!r}")
-    if value < low or (high is not None and value > high):
+    if not low <= value <= top:
         bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
         raise ConfigurationError(f"{name} must be {bound}, got {value!r}")
     return float(value)
@@ -168,7 +180,9 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     # neither are strings that look like one.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _claim_error(f"{name} is not a NumericDate ({type(value).__name__})")
-    if not math.isfinite(value) or not _MIN_NUMERIC_DATE <= value <= _MAX_NUMERIC_DATE:
+    # The comparison refuses NaN and infinities too, and works on integers of any size
+    # (math.isfinite would overflow on a 400-digit int).
+    if not _MIN_NUMERIC_DATE <= value <= _MAX_NUMERIC_DATE:
         raise _claim_error(f"{name} is out of range")
     return float(value)
 
@@ -228,11 +242,7 @@ class TokenValidator:
         self.audiences = frozenset(_string_list("CLAIMGUARD_AUDIENCE", audiences))
         self.algorithms = frozenset(check_algorithms(algorithms))
         self.leeway = _check_number("CLAIMGUARD_LEEWAY", leeway, 0, 300)
-        self.rules = ClaimRules(
-            roles_claims if isinstance(roles_claims, str) else tuple(roles_claims),
-            scope_claim,
-            permissions_claim,
-        )
+        self.rules = ClaimRules(roles_claims, scope_claim, permissions_claim)
         self.strict_typ = bool(strict_typ)
         self.max_token_age = (
             None
@@ -293,7 +303,11 @@ class TokenValidator:
         digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         cached = self._cache_get(digest)
         if cached is not None:
-            self._check_times(cached.claims, self._clock())
+            try:
+                self._check_times(cached.claims, self._clock())
+            except InvalidTokenError:
+                self._cache_forget(digest)
+                raise
             return cached
         parsed = parse_compact(token)
         alg = self._check_header(parsed.header)
@@ -321,8 +335,10 @@ class TokenValidator:
                 "The access token uses an unsupported algorithm.",
                 detail=f"alg {loggable(alg)} not in allowed {sorted(self.algorithms)}",
             )
-        kid = header.get("kid")
-        if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_LENGTH):
+        # RFC 7515 §4.1.4: kid is a string. An explicit null is refused, not read as
+        # "no kid" (which would select the set's only key).
+        kid = header.get("kid", _NO_KID)
+        if kid is not _NO_KID and (not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_LENGTH):
             raise InvalidTokenError(
                 "The access token is malformed.", detail="kid is not a short string"
             )
@@ -442,10 +458,14 @@ class TokenValidator:
             return None
         # A hit counts only while its key is still in its issuer's usable set.
         if not self.issuers[hit.issuer].holds(hit.key_thumbprint):
-            with self._cache_lock:
-                self._cache.pop(digest, None)
+            self._cache_forget(digest)
             return None
         return hit
+
+    def _cache_forget(self, digest: bytes) -> None:
+        if self._cache is not None:
+            with self._cache_lock:
+                self._cache.pop(digest, None)
 
     def _cache_put(self, digest: bytes, verified: VerifiedToken) -> None:
         if self._cache is not None:
@@ -455,13 +475,16 @@ class TokenValidator:
     def _forget_removed_keys(self, source: JWKSCache, keys: KeySet) -> None:
         # A successful refresh of one issuer's set drops the entries it verified with a
         # key that has since left that set.
+        # It runs in the fetching thread and must never raise.
         current = keys.thumbprints
+        cache = self._cache
+        if cache is None:  # pragma: no cover - registered only with a cache
+            return
         with self._cache_lock:
-            assert self._cache is not None
             gone = [
                 digest
-                for digest, hit in self._cache.items()
-                if self.issuers[hit.issuer] is source and hit.key_thumbprint not in current
+                for digest, hit in list(cache.items())
+                if self.issuers.get(hit.issuer) is source and hit.key_thumbprint not in current
             ]
             for digest in gone:
-                del self._cache[digest]
+                cache.pop(digest, None)
