@@ -37,6 +37,7 @@ from claimguard.errors import InvalidTokenError
 from claimguard.errors import KeySetUnavailableError
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import ForgedKey
+from claimguard.token_cache import CachedToken
 
 ROLES = "https://my-app.example.com/roles"
 T0 = 1_800_000_000.0  # a fixed "now" for clock-seam tests (2027-01-15)
@@ -970,7 +971,9 @@ def test_cache_entry_whose_key_left_is_refused_even_if_put_late(
     forged_issuer.retire()
     assert keys.refresh()
     # Simulate the race: the entry lands in the cache after the refresh dropped it.
-    validator._cache_put(hashlib.sha256(token.encode()).digest(), verified)
+    assert validator._cache is not None
+    entry = CachedToken(verified, keys, verified.claims["exp"], None, verified.claims["iat"])
+    validator._cache.put(hashlib.sha256(token.encode()).digest(), entry)
     refuse(validator, token, UNKNOWN_KEY)
 
 

@@ -52,11 +52,21 @@ _MISSING = object()
 _BAD_POINTER_ESCAPE = re.compile(r"~(?![01])")
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def freeze(value: Any) -> Any:
     """A deeply read-only copy of parsed JSON: objects become mapping proxies, arrays tuples."""
     if isinstance(value, dict):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+        return MappingProxyType(
+            {
+                key: item if isinstance(item, _SCALARS) else freeze(item)
+                for key, item in value.items()
+            }
+        )
     if isinstance(value, list):
+        if all(isinstance(item, _SCALARS) for item in value):
+            return tuple(value)
         return tuple(freeze(item) for item in value)
     return value
 

@@ -68,15 +68,6 @@ def _state() -> _AppState:
     return state
 
 
-def _authorization_value() -> str | None:
-    values = request.headers.getlist("Authorization")
-    if len(values) > 1:
-        # Several Authorization fields: fold them as a server would (RFC 9110 §5.3),
-        # so the parser refuses the value as several credentials.
-        return ", ".join(values)
-    return values[0] if values else None
-
-
 def verify_current_request(
     requirements: Iterable[Requirement] = (), *, optional: bool = False
 ) -> VerifiedToken | None:
@@ -85,9 +76,13 @@ def verify_current_request(
     state = _state()
     token = get_current_token()
     if token is None:
-        query_token = "access_token" in request.args
+        # WSGI hands over one value per header: servers (and Werkzeug's test client)
+        # fold repeated Authorization fields into one comma-joined value (RFC 9110
+        # §5.3), which the parser refuses as several credentials.
+        header = request.environ.get("HTTP_AUTHORIZATION")
+        query_token = b"access_token" in request.query_string and "access_token" in request.args
         try:
-            raw = parse_authorization(_authorization_value(), query_token=query_token)
+            raw = parse_authorization(header, query_token=query_token)
         except MissingTokenError:
             if optional:
                 _set_current_token(None)

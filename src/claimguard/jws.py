@@ -17,18 +17,28 @@ Nothing here checks a signature: see :mod:`claimguard.validation`.
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import re
+import sys
 from base64 import urlsafe_b64decode
-from base64 import urlsafe_b64encode
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
+from typing import NamedTuple
 
+from .claims import freeze
 from .errors import InvalidTokenError
 
 __all__ = ["MAX_JSON_DEPTH", "ParsedToken", "parse_compact"]
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ALPHABET_INDEX = {
+    char: index
+    for index, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+# Unused low bits of the last character, by length % 4: 2 characters carry one byte
+# (4 spare bits), 3 characters carry two bytes (2 spare bits).
+_SPARE_BITS = {0: 0, 2: 0b1111, 3: 0b11}
 #: Deepest nesting of arrays and objects accepted. Real headers and claims nest a few
 #: levels; a deeper document is refused before parsing, so neither ``json`` nor any
 #: later walk over the claims can run out of stack on hostile input.
@@ -37,11 +47,11 @@ _JSON_STRUCTURE = re.compile(r'["\[\]{}]')
 _JSON_STRING_END = re.compile(r'["\\]')
 
 
-@dataclass(frozen=True)
-class ParsedToken:
+class ParsedToken(NamedTuple):
     """The parts of a compact JWS, decoded but not yet verified."""
 
-    header: dict[str, Any]
+    #: The protected header, deeply read-only.
+    header: Mapping[str, Any]
     payload: dict[str, Any]
     #: ``BASE64URL(header) || '.' || BASE64URL(payload)``: the bytes that were signed.
     signing_input: bytes
@@ -54,18 +64,37 @@ def _malformed(detail: str) -> InvalidTokenError:
 
 def b64url_decode(part: str, what: str) -> bytes:
     """Decode one canonical, unpadded base64url part or raise ``InvalidTokenError``."""
-    if _BASE64URL.fullmatch(part) is None:
-        raise _malformed(f"{what} is not unpadded base64url")
     if len(part) % 4 == 1:
         raise _malformed(f"{what} has an impossible base64url length")
     try:
-        raw = urlsafe_b64decode(part + "=" * (-len(part) % 4))
-    except (binascii.Error, ValueError) as exc:  # pragma: no cover - regex screened it
-        raise _malformed(f"{what} is not base64url") from exc
-    # Canonical form: non-zero padding bits would let two strings carry one value.
-    if urlsafe_b64encode(raw).rstrip(b"=") != part.encode("ascii"):
+        raw = _decode(part)
+    except (binascii.Error, ValueError) as exc:
+        raise _malformed(f"{what} is not unpadded base64url") from exc
+    # Canonical form: the bits of the last character beyond the encoded bytes must be
+    # zero (RFC 4648 §3.5), or two strings would carry one value.
+    spare = _SPARE_BITS[len(part) % 4]
+    if spare and _ALPHABET_INDEX[part[-1]] & spare:
         raise _malformed(f"{what} is not canonical base64url")
     return raw
+
+
+def _decode_strict(part: str) -> bytes:
+    # RFC 4648 §5 alphabet only: the standard alphabet's "+" and "/" and any "=" are
+    # refused here, everything else outside the alphabet by strict_mode (in C).
+    if "+" in part or "/" in part or "=" in part:
+        raise ValueError("not the base64url alphabet, or padded")
+    data = part.encode("ascii").translate(_TO_STANDARD) + b"=" * (-len(part) % 4)
+    return binascii.a2b_base64(data, strict_mode=True)  # type: ignore[call-arg,unused-ignore]
+
+
+def _decode_checked(part: str) -> bytes:  # Python 3.10: no strict_mode
+    if _BASE64URL.fullmatch(part) is None:
+        raise ValueError("not unpadded base64url")
+    return urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_decode = _decode_strict if sys.version_info >= (3, 11) else _decode_checked
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -77,6 +106,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# Built once: json.loads with hooks would build a new decoder for every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
 
 
 def _too_deep(text: str) -> bool:
@@ -118,16 +151,23 @@ def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
     if _too_deep(text):
         raise _malformed(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constants,
-        )
+        value = _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise _malformed(f"{what} is not strict JSON ({type(exc).__name__})") from exc
     if not isinstance(value, dict):
         raise _malformed(f"{what} is not a JSON object")
     return value
+
+
+@functools.lru_cache(maxsize=256)
+def parse_header(header_b64: str) -> Mapping[str, Any]:
+    """Decode a protected header into a deeply read-only mapping.
+
+    Every token an issuer signs with one key carries the same header bytes, so the
+    result is memoised (bounded; failures are not cached): a stream of tokens pays for
+    one header parse per key instead of one per token.
+    """
+    return freeze(parse_json_object(b64url_decode(header_b64, "header"), "header"))  # type: ignore[no-any-return]
 
 
 def parse_compact(token: str) -> ParsedToken:
@@ -150,7 +190,7 @@ def parse_compact(token: str) -> ParsedToken:
         raise _malformed("token has an empty header or payload")
     if not signature_b64:
         raise _malformed("token has an empty signature (unsigned JWT)")
-    header = parse_json_object(b64url_decode(header_b64, "header"), "header")
+    header = parse_header(header_b64)
     payload = parse_json_object(b64url_decode(payload_b64, "payload"), "payload")
     signature = b64url_decode(signature_b64, "signature")
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import sys
-import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -33,8 +32,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone
 from typing import Any
-
-from cachetools import LRUCache
 
 from .bearer import MAX_TOKEN_BYTES
 from .claims import ClaimRules
@@ -49,8 +46,9 @@ from .jwks import JWKSCache
 from .jws import ParsedToken
 from .jws import parse_compact
 from .keys import SUPPORTED_ALGORITHMS
-from .keys import KeySet
 from .keys import algorithm
+from .token_cache import CachedToken
+from .token_cache import TokenCache
 
 __all__ = ["TokenValidator", "VerifiedToken", "check_algorithms"]
 
@@ -68,7 +66,7 @@ _REFUSED_HEADER_PARAMS = ("crit", "b64", "zip", "cty")
 _NO_KID = object()
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class VerifiedToken:
     """An access token whose signature and claims passed every check.
 
@@ -266,12 +264,11 @@ class TokenValidator:
                     "they would pass as access tokens. Use your API identifier."
                 )
         size = int(_check_number("CLAIMGUARD_TOKEN_CACHE_SIZE", token_cache_size, 0, 1_000_000))
-        self._cache: LRUCache[bytes, VerifiedToken] | None = LRUCache(size) if size else None
-        self._cache_lock = threading.Lock()
+        self._cache = TokenCache(size) if size else None
         self._clock = clock
         if self._cache is not None:
             for keys in {id(k): k for k in self.issuers.values()}.values():
-                keys.add_listener(functools.partial(self._forget_removed_keys, keys))
+                keys.add_listener(functools.partial(self._cache.drop_removed_keys, keys))
 
     def validate(self, token: str) -> VerifiedToken:
         """Verify ``token`` and return what it proves.
@@ -300,19 +297,23 @@ class TokenValidator:
                 "The access token is too large.",
                 detail=f"token of {len(token)} characters exceeds {MAX_TOKEN_BYTES}",
             )
-        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        cached = self._cache_get(digest)
-        if cached is not None:
-            try:
-                self._check_times(cached.claims, self._clock())
-            except InvalidTokenError:
-                self._cache_forget(digest)
-                raise
-            return cached
+        cache = self._cache
+        digest = b""
+        if cache is not None:
+            digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+            entry = cache.get(digest)
+            if entry is not None:
+                try:
+                    self._check_window(entry.exp, entry.nbf, entry.iat, self._clock())
+                except InvalidTokenError:
+                    cache.forget(digest)
+                    raise
+                return entry.token
         parsed = parse_compact(token)
         alg = self._check_header(parsed.header)
         issuer = self._issuer_of(parsed.payload)
-        key = self.issuers[issuer].get_key(parsed.header.get("kid"))
+        key_set = self.issuers[issuer]
+        key = key_set.get_key(parsed.header.get("kid"))
         if not key.fits(alg):
             raise InvalidTokenError(
                 "The access token uses an unsupported algorithm.",
@@ -323,9 +324,10 @@ class TokenValidator:
                 "The access token signature is invalid.",
                 detail=f"signature check failed with key {loggable(key.kid)}",
             )
-        self._check_claims(parsed.payload, issuer)
+        exp, nbf, iat = self._check_claims(parsed.payload, issuer)
         verified = self._build(token, parsed, key.thumbprint)
-        self._cache_put(digest, verified)
+        if cache is not None:
+            cache.put(digest, CachedToken(verified, key_set, exp, nbf, iat))
         return verified
 
     def _check_header(self, header: Mapping[str, Any]) -> str:
@@ -371,14 +373,22 @@ class TokenValidator:
             )
         return iss
 
-    def _check_claims(self, claims: Mapping[str, Any], issuer: str) -> None:
+    def _check_claims(
+        self, claims: Mapping[str, Any], issuer: str
+    ) -> tuple[float, float | None, float | None]:
+        """Check the claims of step 6; return ``exp``, ``nbf`` and ``iat``."""
         if claims.get("iss") != issuer:  # pragma: no cover - selected by _issuer_of
             raise _claim_error("iss changed between steps")
         self._check_audience(claims.get("aud"))
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise _claim_error("sub is missing or not a string")
-        self._check_times(claims, self._clock())
+        exp = _numeric_date(claims, "exp")
+        nbf = _numeric_date(claims, "nbf")
+        iat = _numeric_date(claims, "iat")
+        if exp is None:
+            raise _claim_error("exp is missing")
+        self._check_window(exp, nbf, iat, self._clock())
         if self.allowed_clients is not None:
             client = claims.get("client_id", claims.get("azp"))
             if not isinstance(client, str) or client not in self.allowed_clients:
@@ -393,6 +403,7 @@ class TokenValidator:
                 "The access token is bound to a key and cannot be used as a bearer token.",
                 detail="token carries cnf (DPoP or mTLS binding), unsupported",
             )
+        return exp, nbf, iat
 
     def _check_audience(self, aud: Any) -> None:
         # RFC 7519 §4.1.3: aud is a string or an array of strings; one must be ours.
@@ -410,13 +421,9 @@ class TokenValidator:
                 f"not in configured {sorted(self.audiences)}",
             )
 
-    def _check_times(self, claims: Mapping[str, Any], now: float) -> None:
-        exp = _numeric_date(claims, "exp")
-        nbf = _numeric_date(claims, "nbf")
-        iat = _numeric_date(claims, "iat")
+    def _check_window(self, exp: float, nbf: float | None, iat: float | None, now: float) -> None:
+        """The time checks, run at verification and again on every cache hit."""
         leeway = self.leeway
-        if exp is None:
-            raise _claim_error("exp is missing")
         # RFC 7519 §4.1.4: "MUST NOT be accepted for processing" on or after exp.
         if now >= exp + leeway:
             raise ExpiredTokenError(detail=f"expired {now - exp:.0f}s ago")
@@ -439,52 +446,10 @@ class TokenValidator:
         claims = freeze(parsed.payload)
         return VerifiedToken(
             claims=claims,
-            header=freeze(parsed.header),
+            header=parsed.header,
             raw=token,
             roles=self.rules.roles(claims),
             permissions=self.rules.permissions(claims),
             scopes=self.rules.scopes(claims),
             key_thumbprint=thumbprint,
         )
-
-    # -- verified-token cache (DESIGN §5) -----------------------------------------
-
-    def _cache_get(self, digest: bytes) -> VerifiedToken | None:
-        if self._cache is None:
-            return None
-        with self._cache_lock:
-            hit = self._cache.get(digest)
-        if hit is None:
-            return None
-        # A hit counts only while its key is still in its issuer's usable set.
-        if not self.issuers[hit.issuer].holds(hit.key_thumbprint):
-            self._cache_forget(digest)
-            return None
-        return hit
-
-    def _cache_forget(self, digest: bytes) -> None:
-        if self._cache is not None:
-            with self._cache_lock:
-                self._cache.pop(digest, None)
-
-    def _cache_put(self, digest: bytes, verified: VerifiedToken) -> None:
-        if self._cache is not None:
-            with self._cache_lock:
-                self._cache[digest] = verified
-
-    def _forget_removed_keys(self, source: JWKSCache, keys: KeySet) -> None:
-        # A successful refresh of one issuer's set drops the entries it verified with a
-        # key that has since left that set.
-        # It runs in the fetching thread and must never raise.
-        current = keys.thumbprints
-        cache = self._cache
-        if cache is None:  # pragma: no cover - registered only with a cache
-            return
-        with self._cache_lock:
-            gone = [
-                digest
-                for digest, hit in list(cache.items())
-                if self.issuers.get(hit.issuer) is source and hit.key_thumbprint not in current
-            ]
-            for digest in gone:
-                cache.pop(digest, None)

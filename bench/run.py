@@ -1,0 +1,278 @@
+"""Throughput and per-call benchmark: claimguard against the no-auth ceiling and peers.
+
+``make bench`` (or ``.venv/bin/python -m bench.run``). Everything runs on 127.0.0.1:
+a ForgedIssuer serves the keys, each app runs under gunicorn with one sync worker
+(as in the figures of the field survey), and wrk loads it with 32 connections. Rounds
+interleave the variants so every ratio compares runs taken minutes apart, at most, on
+the same noisy machine. Every run is bounded by ``--duration``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from claimguard.testing import ForgedIssuer
+from claimguard.testing import ForgedKey
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLES = "https://my-app.example.com/roles"
+AUDIENCE = "https://products.example.com"
+PORT = 18321
+LUA_ONE = """
+local token = io.open("{tokens}"):read("*l")
+wrk.headers["Authorization"] = "Bearer " .. token
+"""
+LUA_MANY = """
+local tokens = {{}}
+for line in io.lines("{tokens}") do tokens[#tokens + 1] = line end
+local i = math.random(#tokens)
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("GET", "/products", {{["Authorization"] = "Bearer " .. tokens[i]}})
+end
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (Debian package)…", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True)  # noqa: S607
+        found = shutil.which("wrk")
+    if not found:
+        sys.exit("wrk is needed: apt-get install wrk")
+    return found
+
+
+def _mint_batch(args: tuple[dict[str, Any], int, int]) -> list[str]:
+    """Mint ``count`` distinct tokens with a pickled key (runs in a worker process)."""
+    state, start, count = args
+    issuer_url, kid, pem = state["issuer"], state["kid"], state["pem"]
+    from cryptography.hazmat.primitives import serialization
+
+    from claimguard.keys import algorithm
+
+    key = serialization.load_pem_private_key(pem, password=None)
+    now = int(time.time())
+    rs256 = algorithm("RS256")
+    from claimguard.testing.issuer import b64url
+
+    header = b64url(json.dumps({"alg": "RS256", "typ": "at+jwt", "kid": kid}).encode())
+    tokens = []
+    for n in range(start, start + count):
+        payload = {
+            "iss": issuer_url,
+            "sub": f"auth0|user{n}",
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + 7200,
+            "client_id": "bench-client",
+            "jti": f"jti-{n}",
+            ROLES: ["viewer"],
+        }
+        signing_input = f"{header}.{b64url(json.dumps(payload).encode())}"
+        signature = rs256.sign(signing_input.encode(), key)
+        tokens.append(f"{signing_input}.{b64url(signature)}")
+    return tokens
+
+
+def mint_tokens(issuer: ForgedIssuer, count: int) -> list[str]:
+    from cryptography.hazmat.primitives import serialization
+
+    key: ForgedKey = issuer.current_key
+    pem = key.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    state = {"issuer": issuer.issuer, "kid": key.kid, "pem": pem}
+    batches = [(state, start, 1000) for start in range(0, count, 1000)]
+    with ProcessPoolExecutor() as pool:
+        return [token for batch in pool.map(_mint_batch, batches) for token in batch]
+
+
+class App:
+    def __init__(self, kind: str, issuer: ForgedIssuer, extra_env: dict[str, str]) -> None:
+        env = {
+            **os.environ,
+            "BENCH_KIND": kind,
+            "BENCH_ISSUER": issuer.issuer,
+            "BENCH_AUDIENCE": AUDIENCE,
+            "BENCH_JWKS_URL": issuer.jwks_url,
+            "BENCH_ROLES_CLAIM": ROLES,
+            **extra_env,
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers=1",
+            "--worker-class=sync",
+            f"--bind=127.0.0.1:{PORT}",
+            "--log-level=warning",
+            "--backlog=2048",
+            "--no-control-socket",
+            "bench.apps:create_app()",
+        ]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://127.0.0.1:{PORT}/products", timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{kind} did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
+def run_wrk(wrk: str, script: str, duration: float, connections: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        output = subprocess.run(  # noqa: S603
+            [
+                wrk,
+                f"-c{connections}",
+                "-t2",
+                f"-d{int(duration)}s",
+                "--latency",
+                "-s",
+                handle.name,
+                f"http://127.0.0.1:{PORT}/products",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=duration + 30,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": rps,
+        "p50": _latency(output, "50%"),
+        "p99": _latency(output, "99%"),
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
+def _latency(output: str, percentile: str) -> float:
+    match = re.search(rf"{re.escape(percentile)}\s+([\d.]+)(us|ms|s)", output)
+    if not match:
+        return float("nan")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+VARIANTS = [
+    # name, app kind, token mode
+    ("no auth, repeated token", "noauth", "one"),
+    ("claimguard, repeated token", "claimguard", "one"),
+    ("quickstart, repeated token", "quickstart", "one"),
+    ("authlib, repeated token", "authlib", "one"),
+    # The distinct-token runs drive wrk through a Lua request() function, which costs
+    # the load generator CPU on this 2-core machine: their ceiling is measured the same way.
+    ("no auth, distinct tokens", "noauth", "many"),
+    ("claimguard, distinct tokens", "claimguard", "many"),
+    ("quickstart, distinct tokens", "quickstart", "many"),
+    ("authlib, distinct tokens", "authlib", "many"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--tokens", type=int, default=20000, help="distinct tokens minted")
+    parser.add_argument("--skip-micro", action="store_true")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+
+    with (
+        ForgedIssuer(audience=AUDIENCE, roles_claim=ROLES) as issuer,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        print(f"minting {args.tokens} distinct RS256 tokens…", flush=True)
+        tokens = mint_tokens(issuer, args.tokens)
+        many = Path(tmp) / "many.txt"
+        many.write_text("\n".join(tokens) + "\n")
+        one = Path(tmp) / "one.txt"
+        one.write_text(tokens[0] + "\n")
+        scripts = {
+            "one": LUA_ONE.format(tokens=one),
+            "many": LUA_MANY.format(tokens=many),
+        }
+        results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in VARIANTS}
+        for round_number in range(1, args.rounds + 1):
+            for name, kind, mode in VARIANTS:
+                app = App(kind, issuer, {})
+                try:
+                    run_wrk(wrk, scripts[mode], 2, args.connections)  # warm-up
+                    result = run_wrk(wrk, scripts[mode], args.duration, args.connections)
+                finally:
+                    app.stop()
+                results[name].append(result)
+                print(
+                    f"round {round_number} {name:30s} {result['rps']:8.0f} req/s "
+                    f"p50 {result['p50']:6.2f} ms p99 {result['p99']:6.2f} ms "
+                    f"non-2xx {result['errors']:.0f}",
+                    flush=True,
+                )
+        report(results, args.rounds)
+    if not args.skip_micro:
+        from bench import micro
+
+        micro.main()
+
+
+def report(results: dict[str, list[dict[str, float]]], rounds: int) -> None:
+    print("\n| variant | req/s (median) | spread across rounds | p50 ms | p99 ms | x no auth |")
+    print("|---|---|---|---|---|---|")
+    ratios: dict[str, float] = {}
+    for name, runs in results.items():
+        mode = name.split(", ", 1)[1]
+        ceiling = [run["rps"] for run in results[f"no auth, {mode}"]]
+        rps = [run["rps"] for run in runs]
+        per_round = [value / base for value, base in zip(rps, ceiling, strict=True)]
+        ratios[name] = statistics.median(per_round)
+        spread = (max(rps) - min(rps)) / statistics.median(rps) * 100
+        print(
+            f"| {name} | {statistics.median(rps):.0f} | ±{spread / 2:.1f}% | "
+            f"{statistics.median(run['p50'] for run in runs):.2f} | "
+            f"{statistics.median(run['p99'] for run in runs):.2f} | {ratios[name]:.2f} |"
+        )
+    for mode in ("repeated token", "distinct tokens"):
+        ours = ratios[f"claimguard, {mode}"]
+        print(
+            f"\n{mode}: claimguard {ours:.2f}x no auth, "
+            f"{ours / ratios[f'quickstart, {mode}']:.2f}x the quickstart pattern, "
+            f"{ours / ratios[f'authlib, {mode}']:.2f}x Authlib "
+            f"(medians of {rounds} per-round ratios)"
+        )
+
+
+if __name__ == "__main__":
+    main()

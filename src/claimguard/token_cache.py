@@ -1,0 +1,93 @@
+"""The verified-token cache (DESIGN §5): a repeated token costs a hash and a lookup.
+
+A proxy such as a Next.js route sends the same access token for its whole lifetime, so
+most requests carry a token that was verified before. The cache remembers, per
+validator (never shared between apps):
+
+* keyed by the SHA-256 of the whole token string, so two tokens that differ in any
+  byte never share an entry;
+* the :class:`~claimguard.VerifiedToken` (deeply frozen claims) and the thumbprint of
+  the key that verified it, plus its ``exp``/``nbf``/``iat`` as numbers.
+
+It never weakens a check:
+
+* a hit counts only while the verifying key is still in its issuer's usable set, and
+  the time checks (``exp``, ``nbf``, ``iat``, max age) run again *now*, on every hit;
+* role, scope and permission checks are not cached at all: they run per request;
+* failures are never cached;
+* a successful key-set refresh drops the entries whose key left the set.
+
+Its size is bounded (least recently used entries go first); ``0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cachetools import LRUCache
+
+if TYPE_CHECKING:
+    from .jwks import JWKSCache
+    from .keys import KeySet
+    from .validation import VerifiedToken
+
+__all__ = ["CachedToken", "TokenCache"]
+
+
+@dataclass(frozen=True, slots=True)
+class CachedToken:
+    """One verified token and what a hit must re-check."""
+
+    token: VerifiedToken
+    key_set: JWKSCache
+    exp: float
+    nbf: float | None
+    iat: float | None
+
+
+class TokenCache:
+    """A bounded, thread-safe LRU of verified tokens keyed by their SHA-256."""
+
+    def __init__(self, size: int) -> None:
+        self._entries: LRUCache[bytes, CachedToken] = LRUCache(size)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: bytes) -> CachedToken | None:
+        """The entry for ``digest`` if its key is still held, else ``None``."""
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if not entry.key_set.holds(entry.token.key_thumbprint):
+            self.forget(digest)
+            return None
+        return entry
+
+    def put(self, digest: bytes, entry: CachedToken) -> None:
+        with self._lock:
+            self._entries[digest] = entry
+
+    def forget(self, digest: bytes) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
+
+    def drop_removed_keys(self, source: JWKSCache, keys: KeySet) -> None:
+        """Drop the entries ``source`` verified with a key no longer in ``keys``.
+
+        Registered as a key-set listener: it runs in the fetching thread and must not
+        raise.
+        """
+        current = keys.thumbprints
+        with self._lock:
+            gone = [
+                digest
+                for digest, entry in list(self._entries.items())
+                if entry.key_set is source and entry.token.key_thumbprint not in current
+            ]
+            for digest in gone:
+                self._entries.pop(digest, None)
