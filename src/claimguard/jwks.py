@@ -37,6 +37,7 @@ from typing import Any
 import requests
 
 from .discovery import auth0_jwks_url
+from .discovery import check_issuer_url
 from .discovery import check_url
 from .discovery import discovery_url
 from .errors import InvalidTokenError
@@ -144,7 +145,7 @@ class JWKSCache:
         self._jwks_url = check_url(url, "JWKS URL") if url is not None else None
         self._discovery_issuer = issuer if url is None else None
         if self._discovery_issuer is not None:
-            check_url(self._discovery_issuer, "issuer")
+            check_issuer_url(self._discovery_issuer, "issuer")
         self.ttl = float(ttl)
         self.cooldown = float(cooldown)
         self.max_stale = float(max_stale)
@@ -296,12 +297,16 @@ class JWKSCache:
 
     def _flight_for_unknown_kid(self, now: float, kid: str | None) -> _Flight:
         if self._flight is not None:
-            self._kid_refetch_at = now
+            # Join the fetch in flight without arming the cooldown: if it is the first
+            # fetch or a TTL refresh, it may have left before the issuer published this
+            # kid, and the next request must still be allowed its one refetch.
             return self._flight
         if self._kid_cooling(now) or self._backing_off(now):
-            if self._failed_at is not None and (
-                self._loaded_at is None or self._failed_at > self._loaded_at
-            ):
+            # A success clears _failed_at, so its presence means the last fetch failed.
+            # (Comparing it with _loaded_at instead breaks when both fall on the same
+            # clock tick: time.monotonic is coarse on some platforms.) We cannot tell
+            # whether the kid is bad, so this is a 503, not a 401.
+            if self._failed_at is not None:
                 raise self._unavailable(now, "kid unknown and the last fetch failed")
             raise InvalidTokenError(
                 "The access token was signed by an unknown key.",
@@ -366,30 +371,41 @@ class JWKSCache:
         except Exception as exc:  # never let a fetch thread die silently
             flight.error = f"unexpected {type(exc).__name__}"
             log.exception("claimguard: unexpected error while fetching keys")
-        now = self._clock()
-        with self._lock:
+        try:
+            now = self._clock()
+            with self._lock:
+                if flight.error is None:
+                    self._keys = keys
+                    self._loaded_at = now
+                    self._failed_at = None
+                    self._last_error = None
+                else:
+                    self._failed_at = now
+                    self._last_error = flight.error
+                self._flight = None
+                serving_stale = self._usable(now) is not None
             if flight.error is None:
-                self._keys = keys
-                self._loaded_at = now
-                self._failed_at = None
-                self._last_error = None
+                log.debug("fetched %d usable keys from %s", len(keys.keys), self._jwks_url)
+                for listener in self._listeners:
+                    try:
+                        listener(keys)
+                    except Exception:
+                        # A broken listener must neither undo the fetch nor keep the
+                        # waiters blocked until their timeout.
+                        log.exception("claimguard: a key set listener failed")
             else:
-                self._failed_at = now
-                self._last_error = flight.error
-            self._flight = None
-            serving_stale = self._usable(now) is not None
-        if flight.error is None:
-            log.debug("fetched %d usable keys from %s", len(keys.keys), self._jwks_url)
-            for listener in self._listeners:
-                listener(keys)
-        else:
-            log.warning(
-                "key set fetch from %s failed: %s%s",
-                self._describe_url(),
-                flight.error,
-                "; serving the last good keys" if serving_stale else "",
-            )
-        flight.done.set()
+                log.warning(
+                    "key set fetch from %s failed: %s%s",
+                    self._describe_url(),
+                    flight.error,
+                    "; serving the last good keys" if serving_stale else "",
+                )
+        finally:
+            # Whatever happened above, the waiters are released and a new flight may start.
+            with self._lock:
+                if self._flight is flight:
+                    self._flight = None
+            flight.done.set()
 
     def _fetch(self) -> KeySet:
         deadline = time.monotonic() + self.timeout
@@ -433,13 +449,23 @@ class JWKSCache:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _FetchError(f"{url}: timed out")
+        # TLS is always verified: a CA bundle path set on a user's session is kept (an
+        # explicit ``True`` here would override it), ``verify=False`` is not.
+        session_verify = self._session.verify
+        verify: bool | str = True
+        if isinstance(session_verify, str) and session_verify:  # "" would mean no check
+            verify = session_verify
         try:
             response = self._session.get(
                 url,
                 timeout=(remaining, remaining),
                 allow_redirects=False,  # a redirect could lead anywhere
                 stream=True,
-                verify=True,
+                verify=verify,
+                headers={"Accept": _ACCEPT},
+                # Per request, so that a caller's session cannot bring ~/.netrc (or its
+                # own credentials) back: keys are public, nothing is ever sent.
+                auth=_NoNetrc(),
             )
         except requests.RequestException as exc:
             raise _FetchError(f"{url}: request failed ({type(exc).__name__})") from None
@@ -463,7 +489,11 @@ class JWKSCache:
         body = bytearray()
         try:
             while True:
-                chunk = read(65536, decode_content=True) if read else raw.read(4096)
+                chunk = (
+                    read(65536, decode_content=True)
+                    if read
+                    else raw.read(4096, decode_content=True)
+                )
                 if not chunk:
                     break
                 body += chunk

@@ -116,7 +116,8 @@ def _rsa(jwk: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
 
 
 def _ec(jwk: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
-    alg = _EC_CURVES.get(jwk.get("crv"))  # type: ignore[arg-type]
+    crv = jwk.get("crv")
+    alg = _EC_CURVES.get(crv) if isinstance(crv, str) else None
     if alg is None:
         raise _Unusable(f"EC curve {loggable(jwk.get('crv'))} is not P-256/P-384/P-521")
     key = algorithm(alg).from_jwk(dict(jwk))
@@ -135,6 +136,9 @@ def _okp(jwk: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
 
 
 _IMPORTERS = {"RSA": _rsa, "EC": _ec, "OKP": _okp}
+# RFC 7518 §6.2.2, §6.3.2, §6.4.1 and RFC 8037 §2: members that only a private (or
+# symmetric) key has. A set that publishes them is broken; such an entry is not used.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 # RFC 7638 §3.2: the required members of each key type, in lexicographic order.
 _THUMBPRINT_MEMBERS = {
     "RSA": ("e", "kty", "n"),
@@ -156,7 +160,7 @@ def _import(jwk: Any) -> VerificationKey:
     importer = _IMPORTERS.get(kty) if isinstance(kty, str) else None
     if importer is None:
         raise _Unusable(f"kty {loggable(kty)} is not RSA, EC or OKP")
-    if "d" in jwk:
+    if not _PRIVATE_MEMBERS.isdisjoint(jwk):
         raise _Unusable("entry holds private key material")
     use = jwk.get("use")
     if use is not None and use != "sig":
@@ -177,7 +181,9 @@ def _import(jwk: Any) -> VerificationKey:
     declared = jwk.get("alg")
     if declared is not None:
         # RFC 7517 §4.4: a key that names its algorithm is used with that one only.
-        if declared not in algorithms:
+        # (A non-string alg must be refused here, not raise: one odd entry may not
+        # cost the whole set.)
+        if not isinstance(declared, str) or declared not in algorithms:
             raise _Unusable(f"alg {loggable(declared)} does not fit kty {kty}")
         algorithms = frozenset({declared})
     return VerificationKey(kid, str(kty), algorithms, public_key, thumbprint)

@@ -1,0 +1,460 @@
+"""Where keys come from: URL rules, Auth0 domains and OpenID Connect discovery.
+
+The network parts run against the ``ForgedIssuer`` and, for documents it would never
+serve (a lying ``issuer``, an http:// ``jwks_uri``), a small JSON server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from claimguard.discovery import auth0_issuer
+from claimguard.discovery import auth0_jwks_url
+from claimguard.discovery import check_issuer_url
+from claimguard.discovery import check_url
+from claimguard.discovery import discovery_url
+from claimguard.discovery import is_loopback_url
+from claimguard.errors import ConfigurationError
+from claimguard.errors import KeySetUnavailableError
+from claimguard.jwks import JWKSCache
+from claimguard.testing import ForgedIssuer
+from claimguard.testing.issuer import ForgedKey
+
+# -- check_url --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://tenant.us.auth0.com/.well-known/jwks.json",
+        "https://keys.example.com:8443/path?query=1",
+        "HTTPS://Keys.Example.com/",
+        "http://127.0.0.1:8080/.well-known/jwks.json",
+        "http://localhost/jwks",
+        "http://LOCALHOST:3000/",
+        "http://[::1]:9000/jwks",
+    ],
+)
+def test_check_url_accepts_https_and_loopback_http(url: str) -> None:
+    assert check_url(url, "JWKS URL") == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # plain http off loopback: keys could be swapped in transit (§5)
+        "http://tenant.us.auth0.com/.well-known/jwks.json",
+        "http://127.0.0.2/jwks",  # only 127.0.0.1 is named loopback here
+        "http://localhost.evil.example/jwks",
+        "http://127.0.0.1.nip.io/jwks",
+        "http://[::2]/jwks",
+        # other schemes
+        "ftp://keys.example.com/jwks",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "//keys.example.com/jwks",
+        "keys.example.com/jwks",
+        # credentials in the URL would be sent (and logged)
+        "https://user:secret@keys.example.com/jwks",
+        "https://user@keys.example.com/jwks",
+        "https://:secret@keys.example.com/jwks",
+        "https://@keys.example.com/jwks",
+        "https://keys.example.com\\@evil.example/jwks",
+        # no host
+        "https://",
+        "https:///jwks",
+        "http://:8080/jwks",
+        # malformed ports
+        "https://keys.example.com:99999/",
+        "https://keys.example.com:port/",
+        # whitespace and controls (urlsplit would drop tab/CR/LF and fetch another URL)
+        "https://keys.example.com/jw ks",
+        "https://keys.exa\tmple.com/jwks",
+        "https://keys.example.com/jwks\n",
+        "https://keys.example.com/\x00",
+        # not strings at all
+        "",
+        None,
+        42,
+        b"https://keys.example.com/jwks",
+    ],
+)
+def test_check_url_refuses(url: Any) -> None:
+    with pytest.raises(ConfigurationError):
+        check_url(url, "JWKS URL")
+
+
+def test_check_url_error_names_the_setting() -> None:
+    with pytest.raises(ConfigurationError, match="CLAIMGUARD_JWKS_URL"):
+        check_url("http://keys.example.com/", "CLAIMGUARD_JWKS_URL")
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:1/", True),
+        ("http://[::1]/", True),
+        ("http://localhost/", True),
+        ("https://example.com/", False),
+        ("http://127.0.0.1.example.com/", False),
+        ("http://[::1/", False),  # unparsable
+    ],
+)
+def test_is_loopback_url(url: str, loopback: bool) -> None:
+    assert is_loopback_url(url) is loopback
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://issuer.example.com/?tenant=a",
+        "https://issuer.example.com/#x",
+        "https://i.example/?",
+    ],
+)
+def test_issuer_has_no_query_or_fragment(issuer: str) -> None:
+    """OIDC Discovery §3: the discovery path is appended to the issuer, so a query or
+    fragment would send discovery somewhere else."""
+    with pytest.raises(ConfigurationError):
+        check_issuer_url(issuer)
+    with pytest.raises(ConfigurationError):
+        JWKSCache.from_discovery(issuer)
+
+
+def test_check_issuer_url_accepts_a_plain_issuer() -> None:
+    assert check_issuer_url("https://issuer.example.com/tenant/") == (
+        "https://issuer.example.com/tenant/"
+    )
+
+
+# -- Auth0 domains --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "tenant.us.auth0.com",
+        " tenant.us.auth0.com ",
+        "tenant.us.auth0.com/",
+        "Tenant.US.Auth0.com",  # host names are case-insensitive; iss is lower case
+        # a pasted URL is forgiven: only its host counts
+        "https://tenant.us.auth0.com/",
+        "https://tenant.us.auth0.com",
+        "http://tenant.us.auth0.com/",  # and it does not downgrade to http
+        "HTTPS://tenant.us.auth0.com/.well-known/jwks.json",
+        "https://tenant.us.auth0.com/.well-known/openid-configuration",
+    ],
+)
+def test_auth0_issuer_and_jwks_url(domain: str) -> None:
+    assert auth0_issuer(domain) == "https://tenant.us.auth0.com/"
+    assert auth0_jwks_url(domain) == "https://tenant.us.auth0.com/.well-known/jwks.json"
+
+
+@pytest.mark.parametrize(
+    ("domain", "issuer"),
+    [
+        ("login.example.com", "https://login.example.com/"),  # a custom domain
+        ("login.example.com:8443", "https://login.example.com:8443/"),
+        ("localhost:3000", "http://localhost:3000/"),  # development on loopback
+        ("127.0.0.1:8080", "http://127.0.0.1:8080/"),
+        ("[::1]:8080", "http://[::1]:8080/"),
+    ],
+)
+def test_auth0_issuer_other_hosts(domain: str, issuer: str) -> None:
+    assert auth0_issuer(domain) == issuer
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "",
+        "   ",
+        None,
+        42,
+        "https://",
+        "tenant.us.auth0.com/some/path",
+        # A pasted URL with any other path is refused, not cut down to its host: the
+        # path may belong to the issuer, whose keys are not the host's.
+        "https://acme.okta.com/oauth2/default",
+        "https://x/y/z",
+        "https://tenant.us.auth0.com/?",
+        "https://tenant.us.auth0.com/?tenant=other",
+        "https://tenant.us.auth0.com/#",
+        "https://[::1/",
+        "tenant.us.auth0.com?x=1",  # would put a query before /.well-known/jwks.json
+        "tenant.us.auth0.com#frag",
+        "user@tenant.us.auth0.com",
+        "https://user:pw@tenant.us.auth0.com/",
+        "tenant us.auth0.com",
+        "tenant.us\n.auth0.com",
+        "tenant..auth0.com",
+        "-tenant.auth0.com",
+        "tenant.auth0.com.",
+        "tenant_1.auth0.com",
+        "tenant.auth0.com:99999",
+        "tenant.auth0.com:port",
+        "ténant.auth0.com",
+        "ftp://tenant.auth0.com",
+    ],
+)
+def test_bad_domains_are_configuration_errors(domain: Any) -> None:
+    with pytest.raises(ConfigurationError):
+        auth0_issuer(domain)
+    with pytest.raises(ConfigurationError):
+        auth0_jwks_url(domain)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "expected"),
+    [
+        (
+            "https://tenant.us.auth0.com/",
+            "https://tenant.us.auth0.com/.well-known/openid-configuration",
+        ),
+        (
+            "https://tenant.us.auth0.com",
+            "https://tenant.us.auth0.com/.well-known/openid-configuration",
+        ),
+        # OIDC Discovery §4: a path stays, its terminating / is removed first
+        (
+            "https://idp.example.com/realms/x/",
+            "https://idp.example.com/realms/x/.well-known/openid-configuration",
+        ),
+    ],
+)
+def test_discovery_url(issuer: str, expected: str) -> None:
+    assert discovery_url(issuer) == expected
+
+
+# -- discovery over HTTP ----------------------------------------------------------------
+
+
+class DocumentServer:
+    """Serves fixed answers per path on 127.0.0.1 and counts requests per path."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+        self.hits: dict[str, int] = {}
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                with server._lock:
+                    server.hits[path] = server.hits.get(path, 0) + 1
+                    status, body, headers = server.answers.get(path, (404, b"{}", {}))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def answer(
+        self, path: str, document: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> str:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        with self._lock:
+            self.answers[path] = (status, body, headers or {})
+        return self.base_url + path
+
+    def count(self, path: str) -> int:
+        with self._lock:
+            return self.hits.get(path, 0)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def documents() -> Iterator[DocumentServer]:
+    server = DocumentServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+CONFIG = "/.well-known/openid-configuration"
+
+
+def test_from_discovery_finds_the_jwks_uri(forged_issuer: ForgedIssuer) -> None:
+    """The issuer's discovery document names its jwks_uri; discovery runs once."""
+    cache = JWKSCache.from_discovery(forged_issuer.issuer, cooldown=30)
+    assert cache.url is None  # no I/O before first use
+    assert forged_issuer.discovery_requests == 0
+    assert cache.get_key(forged_issuer.kid).kid == forged_issuer.kid
+    assert cache.url == forged_issuer.jwks_url
+    assert cache.status().url == forged_issuer.jwks_url
+    assert cache.refresh()
+    assert forged_issuer.discovery_requests == 1
+    assert forged_issuer.jwks_requests == 2
+
+
+@pytest.mark.parametrize("forged_issuer", [{"trailing_slash": False}], indirect=True)
+def test_from_discovery_without_a_trailing_slash(forged_issuer: ForgedIssuer) -> None:
+    """Issuers without a trailing slash are discovered the same way."""
+    assert not forged_issuer.issuer.endswith("/")
+    cache = JWKSCache.from_discovery(forged_issuer.issuer)
+    assert cache.get_key(forged_issuer.kid).kid == forged_issuer.kid
+
+
+@pytest.mark.parametrize(
+    ("forged_issuer", "configured_slash"),
+    [({"trailing_slash": True}, False), ({"trailing_slash": False}, True)],
+    indirect=["forged_issuer"],
+)
+def test_discovery_issuer_must_match_exactly(
+    forged_issuer: ForgedIssuer, configured_slash: bool
+) -> None:
+    """OIDC Discovery §4.3: the document's issuer must equal the configured one exactly,
+    trailing slash included; tokens are matched on iss exactly too."""
+    configured = forged_issuer.base_url + ("/" if configured_slash else "")
+    assert configured != forged_issuer.issuer
+    cache = JWKSCache.from_discovery(configured)
+    with pytest.raises(KeySetUnavailableError):
+        cache.get_key(forged_issuer.kid)
+    assert forged_issuer.discovery_requests == 1
+    assert forged_issuer.jwks_requests == 0  # keys named by that document are not fetched
+    last_error = cache.status().last_error
+    assert last_error is not None
+    assert "does not equal the configured issuer" in last_error
+    assert cache.url is None
+
+
+def test_discovery_document_naming_another_issuer_is_refused(
+    documents: DocumentServer,
+) -> None:
+    """Attack: a document served from one host that names keys for another issuer."""
+    key = ForgedKey.generate("ES256")
+    jwks = documents.answer("/keys", {"keys": [key.public_jwk()]})
+    documents.answer(CONFIG, {"issuer": "https://victim.example.com/", "jwks_uri": jwks})
+    cache = JWKSCache.from_discovery(documents.base_url + "/")
+    with pytest.raises(KeySetUnavailableError):
+        cache.get_key(key.kid)
+    assert documents.count("/keys") == 0
+
+
+def _serve_discovery(documents: DocumentServer, **members: Any) -> str:
+    issuer = documents.base_url + "/"
+    documents.answer(CONFIG, {"issuer": issuer, **members})
+    return issuer
+
+
+@pytest.mark.parametrize(
+    "jwks_uri",
+    [
+        "http://keys.example.com/.well-known/jwks.json",  # http off loopback
+        "https://user:pw@keys.example.com/jwks",
+        "ftp://keys.example.com/jwks",
+        "",
+        None,
+        42,
+        ["https://keys.example.com/jwks"],
+    ],
+)
+def test_unacceptable_jwks_uri_is_refused(documents: DocumentServer, jwks_uri: Any) -> None:
+    """A discovered jwks_uri follows the same URL rules as a configured one (§5)."""
+    issuer = _serve_discovery(documents, jwks_uri=jwks_uri)
+    cache = JWKSCache.from_discovery(issuer)
+    with pytest.raises(KeySetUnavailableError):
+        cache.get_key("any")
+    last_error = cache.status().last_error
+    assert last_error is not None
+    assert "jwks_uri" in last_error
+    assert cache.url is None
+
+
+def test_missing_jwks_uri_is_refused(documents: DocumentServer) -> None:
+    issuer = _serve_discovery(documents)
+    with pytest.raises(KeySetUnavailableError):
+        JWKSCache.from_discovery(issuer).get_key("any")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"[]", 200),  # not an object
+        (b"not json", 200),
+        (b'{"issuer": NaN}', 200),
+        (b"{}", 404),
+        (b"{}", 500),
+    ],
+)
+def test_bad_discovery_answers_are_failed_fetches(
+    documents: DocumentServer, body: bytes, status: int
+) -> None:
+    documents.answer(CONFIG, body, status=status)
+    cache = JWKSCache.from_discovery(documents.base_url + "/")
+    with pytest.raises(KeySetUnavailableError):
+        cache.get_key("any")
+    assert cache.status().last_error is not None
+
+
+def test_discovery_redirect_is_not_followed(documents: DocumentServer) -> None:
+    """Attack: a redirect from the discovery URL to a document naming other keys."""
+    key = ForgedKey.generate("ES256")
+    issuer = documents.base_url + "/"
+    jwks = documents.answer("/keys", {"keys": [key.public_jwk()]})
+    documents.answer("/elsewhere", {"issuer": issuer, "jwks_uri": jwks})
+    documents.answer(CONFIG, b"", status=302, headers={"Location": "/elsewhere"})
+    cache = JWKSCache.from_discovery(issuer)
+    with pytest.raises(KeySetUnavailableError):
+        cache.get_key(key.kid)
+    assert documents.count("/elsewhere") == 0
+    assert documents.count("/keys") == 0
+
+
+def test_discovery_outage_is_503(forged_issuer: ForgedIssuer) -> None:
+    cache = JWKSCache.from_discovery(forged_issuer.issuer, timeout=1)
+    with forged_issuer.outage(), pytest.raises(KeySetUnavailableError):
+        cache.get_key(forged_issuer.kid)
+    assert forged_issuer.jwks_requests == 0
+
+
+def test_discovery_runs_again_after_the_jwks_url_fails(forged_issuer: ForgedIssuer) -> None:
+    """The jwks_uri may have moved: after a failed JWKS fetch the next fetch rediscovers,
+    and the previous keys keep serving meanwhile."""
+    cache = JWKSCache.from_discovery(forged_issuer.issuer)
+    cache.get_key(forged_issuer.kid)
+    with forged_issuer.jwks_response(b"{}", status=404):
+        assert not cache.refresh()
+    assert cache.url is None
+    assert cache.get_key(forged_issuer.kid).kid == forged_issuer.kid
+    assert cache.refresh()
+    assert forged_issuer.discovery_requests == 2
+    assert cache.url == forged_issuer.jwks_url
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["http://issuer.example.com/", "https://user:pw@issuer.example.com/", "issuer.example.com"],
+)
+def test_from_discovery_checks_the_issuer_url(issuer: str) -> None:
+    with pytest.raises(ConfigurationError):
+        JWKSCache.from_discovery(issuer)
