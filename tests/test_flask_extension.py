@@ -631,6 +631,7 @@ def test_log_escapes_request_bytes(issuer: ForgedIssuer, caplog: pytest.LogCaptu
         ({"CLAIMGUARD_STRICT_TYP": "false"}, "CLAIMGUARD_STRICT_TYP"),
         ({"CLAIMGUARD_REALM": 'a"b'}, "CLAIMGUARD_REALM"),
         ({"CLAIMGUARD_ISSUER": "http://idp.example.com/"}, "https://"),
+        ({"CLAIMGUARD_ISSUER": "https://idp.example.com/?tenant=a"}, "query or fragment"),
         ({"CLAIMGUARD_JWKS_URL": "ftp://idp.example.com/jwks"}, "https://"),
         ({"CLAIMGUARD_AUDIENCE": "https://tenant.auth0.com/userinfo"}, "userinfo"),
         (

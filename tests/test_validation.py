@@ -752,8 +752,10 @@ def test_good_configuration_builds_without_io() -> None:
         {"tenant.example.com": KEYS},
         {"https://tenant.example.com/": object()},
         {"https://tenant.example.com/": "https://tenant.example.com/.well-known/jwks.json"},
+        {"https://tenant.example.com/?t=1": KEYS},
+        {"https://tenant.example.com/#x": KEYS},
     ],
-    ids=["empty", "none", "list", "http", "no-scheme", "object", "url-string"],
+    ids=["empty", "none", "list", "http", "no-scheme", "object", "url-string", "query", "frag"],
 )
 def test_issuers_misconfigured(issuers: object) -> None:
     """DESIGN §3, §5: at least one https issuer (http on loopback only), bound to a JWKSCache."""

@@ -20,6 +20,7 @@ import requests
 from .claims import check_roles_claim
 from .discovery import auth0_issuer
 from .discovery import auth0_jwks_url
+from .discovery import check_issuer_url
 from .discovery import check_url
 from .errors import ConfigurationError
 from .jwks import JWKSCache
@@ -144,7 +145,7 @@ class Settings:
                 "'my-tenant.us.auth0.com') or CLAIMGUARD_ISSUER (the exact iss value)"
             )
         for issuer in issuers:
-            check_url(issuer, "CLAIMGUARD_ISSUER")
+            check_issuer_url(issuer, "CLAIMGUARD_ISSUER")
         jwks_url = merged["CLAIMGUARD_JWKS_URL"]
         if jwks_url is not None:
             jwks_url = check_url(jwks_url, "CLAIMGUARD_JWKS_URL")

@@ -36,7 +36,7 @@ from typing import Any
 from .bearer import MAX_TOKEN_BYTES
 from .claims import ClaimRules
 from .claims import freeze
-from .discovery import check_url
+from .discovery import check_issuer_url
 from .errors import ClaimGuardError
 from .errors import ConfigurationError
 from .errors import ExpiredTokenError
@@ -233,7 +233,7 @@ class TokenValidator:
                 "at least one issuer (CLAIMGUARD_ISSUER or _DOMAIN) is required"
             )
         for issuer, keys in issuers.items():
-            check_url(issuer, "issuer")
+            check_issuer_url(issuer, "issuer")
             if not isinstance(keys, JWKSCache):
                 raise ConfigurationError(f"issuer {issuer!r} must be bound to a JWKSCache")
         self.issuers: dict[str, JWKSCache] = dict(issuers)
