@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck unit install clean
+.PHONY: test demo bench lint typecheck unit install clean
 
 test: lint typecheck unit
 
@@ -23,9 +23,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m example_api.demo
 
+# The throughput, per-call and memory benchmarks (loopback only, bounded runs). Not part
+# of `make test`: they take several minutes and want a quiet machine.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.memory
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests example_api
-	$(BIN)/ruff format --check src tests example_api
+	$(BIN)/ruff check src tests example_api bench
+	$(BIN)/ruff format --check src tests example_api bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
