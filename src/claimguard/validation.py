@@ -379,7 +379,7 @@ class TokenValidator:
         """Check the claims of step 6; return ``exp``, ``nbf`` and ``iat``."""
         if claims.get("iss") != issuer:  # pragma: no cover - selected by _issuer_of
             raise _claim_error("iss changed between steps")
-        self._check_audience(claims.get("aud"))
+        self._check_audience(claims)
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise _claim_error("sub is missing or not a string")
@@ -405,8 +405,9 @@ class TokenValidator:
             )
         return exp, nbf, iat
 
-    def _check_audience(self, aud: Any) -> None:
+    def _check_audience(self, claims: Mapping[str, Any]) -> None:
         # RFC 7519 §4.1.3: aud is a string or an array of strings; one must be ours.
+        aud = claims.get("aud")
         values = [aud] if isinstance(aud, str) else aud
         if (
             not isinstance(values, list)
@@ -418,7 +419,7 @@ class TokenValidator:
             raise InvalidTokenError(
                 "The access token is not meant for this API.",
                 detail=f"aud mismatch: token aud {[loggable(v) for v in values[:5]]} "
-                f"not in configured {sorted(self.audiences)}",
+                f"not in configured {sorted(self.audiences)}" + _id_token_hint(claims),
             )
 
     def _check_window(self, exp: float, nbf: float | None, iat: float | None, now: float) -> None:
@@ -453,3 +454,13 @@ class TokenValidator:
             scopes=self.rules.scopes(claims),
             key_thumbprint=thumbprint,
         )
+
+
+def _id_token_hint(claims: Mapping[str, Any]) -> str:
+    # OIDC Core §2: nonce and at_hash belong to ID tokens, never to access tokens.
+    if "nonce" in claims or "at_hash" in claims:
+        return (
+            "; this looks like an ID token (it has nonce/at_hash): send the access token, "
+            "requested with this API's identifier as audience"
+        )
+    return ""
