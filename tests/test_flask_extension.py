@@ -714,3 +714,38 @@ def test_init_app_does_no_network_io() -> None:
         ClaimGuard(app)
         assert forged.jwks_requests == 0
         assert forged.discovery_requests == 0
+
+
+def test_log_names_an_id_token_sent_as_an_access_token(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_app(issuer).test_client()
+    id_token = issuer.mint(aud="client-id-123", nonce="n-0S6_WzA2Mj")
+    with caplog.at_level(logging.INFO, logger="claimguard"):
+        response = client.get("/auth", headers=bearer(id_token))
+    assert response.status_code == 401
+    assert "looks like an ID token" in _log_text(caplog)
+    assert "ID token" not in response.get_data(as_text=True)
+
+
+def test_warm_up_fetches_keys_before_the_first_request() -> None:
+    with ForgedIssuer() as forged:
+        app = Flask(__name__)
+        forged.configure(app)
+        guard = ClaimGuard(app)
+        assert guard.warm_up(app)
+        assert forged.jwks_requests == 1
+        app.add_url_rule("/x", "x", requires_auth(lambda: "ok"))
+        assert app.test_client().get("/x", headers=bearer(forged.mint())).status_code == 200
+        assert forged.jwks_requests == 1
+
+
+def test_warm_up_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    with ForgedIssuer() as forged:
+        app = Flask(__name__)
+        forged.configure(app)
+        app.config["CLAIMGUARD_HTTP_TIMEOUT"] = 1
+        guard = ClaimGuard(app)
+        with forged.outage(), caplog.at_level(logging.WARNING, logger="claimguard"):
+            assert not guard.warm_up(app)
+        assert "warm-up" in _log_text(caplog)

@@ -84,9 +84,16 @@ def parse_authorization(value: str | bytes | None, *, query_token: bool = False)
         raise InvalidRequestError(
             "The Authorization header has no token.", detail="Bearer scheme without a token"
         )
-    # RFC 6750 §2.1: "Bearer" 1*SP b64token. Only spaces separate the scheme from the
-    # token: a tab, a line break or anything else after the scheme is left in place and
-    # fails the b64token grammar below.
+    # RFC 6750 §2.1: "Bearer" 1*SP b64token. At least one space must separate the scheme
+    # from the token. The scheme ends at the first character that is not a tchar, and
+    # "/" is a b64token character but no tchar: without this check "Bearer/abc" would
+    # yield the token "/abc". A tab, a line break or anything else after the spaces is
+    # left in place and fails the b64token grammar below.
+    if not rest.startswith(" "):
+        raise InvalidRequestError(
+            "The Authorization header is malformed.",
+            detail="no space between the Bearer scheme and the token",
+        )
     token = rest.lstrip(" ")
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidTokenError(

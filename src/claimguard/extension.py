@@ -68,6 +68,18 @@ def _state() -> _AppState:
     return state
 
 
+def _has_query_token(query_string: bytes) -> bool:
+    """Whether the query string carries an ``access_token`` parameter (RFC 6750 §2.3).
+
+    The byte search only skips parsing when the answer cannot be yes: a name can also be
+    percent-encoded (``access%5Ftoken``, ``%61ccess_token``), which decodes to the same
+    parameter, so any ``%`` sends the query string to the real parser.
+    """
+    if b"access_token" not in query_string and b"%" not in query_string:
+        return False
+    return "access_token" in request.args
+
+
 def verify_current_request(
     requirements: Iterable[Requirement] = (), *, optional: bool = False
 ) -> VerifiedToken | None:
@@ -80,7 +92,7 @@ def verify_current_request(
         # fold repeated Authorization fields into one comma-joined value (RFC 9110
         # §5.3), which the parser refuses as several credentials.
         header = request.environ.get("HTTP_AUTHORIZATION")
-        query_token = b"access_token" in request.query_string and "access_token" in request.args
+        query_token = _has_query_token(request.query_string)
         try:
             raw = parse_authorization(header, query_token=query_token)
         except MissingTokenError:
@@ -212,6 +224,21 @@ class ClaimGuard:
         validator = _state().validator
         unique = {id(keys): keys for keys in validator.issuers.values()}
         return all([keys.refresh() for keys in unique.values()])
+
+    def warm_up(self, app: Flask) -> bool:
+        """Fetch discovery and keys now, so the first request does not wait for them.
+
+        Optional: call it after :meth:`init_app`, in each worker process (gunicorn:
+        ``post_fork``, or ``create_app`` without ``--preload``). A failure is logged and
+        not raised: the app still starts, and requests fetch the keys on demand.
+
+        :returns: whether every key set was fetched.
+        """
+        with app.app_context():
+            loaded = self.refresh_keys()
+        if not loaded:
+            log.warning("warm-up could not fetch every key set; requests will retry")
+        return loaded
 
     # The decorators, as methods, for apps that prefer ``@guard.requires_role(...)``.
     requires_auth = staticmethod(decorators.requires_auth)
