@@ -89,9 +89,18 @@ class _NoNetrc(requests.auth.AuthBase):
 
 
 class _Flight:
-    def __init__(self) -> None:
+    def __init__(self, deadline: float) -> None:
         self.done = threading.Event()
         self.error: str | None = None
+        #: ``time.monotonic()`` after which the fetch is given up for lost.
+        self.deadline = deadline
+        self.abandoned = False
+
+
+# How long past its timeout a fetch may run before it is abandoned. The body read
+# enforces the deadline itself, but requests' timeouts apply per socket read, so an
+# endpoint that dribbles its status line and headers could hold a fetch open forever.
+_ABANDON_SLACK = 0.25
 
 
 _all_caches: weakref.WeakSet[JWKSCache] = weakref.WeakSet()
@@ -225,7 +234,7 @@ class JWKSCache:
                     return key
                 flight = self._flight_for_unknown_kid(now, kid)
             else:
-                pending = self._flight or self._start_flight(now)
+                pending = self._start_flight(now)
                 if pending is None:
                     raise self._unavailable(now, "no usable key set; fetching is backing off")
                 flight = pending
@@ -252,10 +261,12 @@ class JWKSCache:
         :returns: whether the fetch succeeded.
         """
         with self._lock:
-            flight = self._flight or self._start_flight(self._clock(), force=True)
+            flight = self._start_flight(self._clock(), force=True)
         assert flight is not None
-        flight.done.wait(self.timeout + 1)
-        return flight.done.is_set() and flight.error is None
+        if not flight.done.wait(max(0.0, flight.deadline - time.monotonic())):
+            with self._lock:
+                self._live_flight(self._clock())  # past its deadline: abandon it
+        return flight.done.is_set() and flight.error is None and not flight.abandoned
 
     def status(self) -> KeySetStatus:
         """A snapshot of the cache state."""
@@ -296,11 +307,12 @@ class JWKSCache:
         return self._kid_refetch_at is not None and now - self._kid_refetch_at < self.cooldown
 
     def _flight_for_unknown_kid(self, now: float, kid: str | None) -> _Flight:
-        if self._flight is not None:
+        live = self._live_flight(now)
+        if live is not None:
             # Join the fetch in flight without arming the cooldown: if it is the first
             # fetch or a TTL refresh, it may have left before the issuer published this
             # kid, and the next request must still be allowed its one refetch.
-            return self._flight
+            return live
         if self._kid_cooling(now) or self._backing_off(now):
             # A success clears _failed_at, so its presence means the last fetch failed.
             # (Comparing it with _loaded_at instead breaks when both fall on the same
@@ -317,12 +329,28 @@ class JWKSCache:
         assert flight is not None
         return flight
 
+    def _live_flight(self, now: float) -> _Flight | None:
+        """The fetch in flight, unless it outlived its deadline: that one is abandoned
+        (counted as a failed fetch, so back-off applies) and a new one may start."""
+        flight = self._flight
+        if flight is not None and time.monotonic() > flight.deadline:
+            flight.abandoned = True
+            flight.error = f"no answer within {self.timeout:g}s (abandoned)"
+            self._flight = None
+            self._failed_at = now
+            self._last_error = flight.error
+            log.warning("key set fetch from %s abandoned: %s", self._describe_url(), flight.error)
+            flight.done.set()
+            return None
+        return flight
+
     def _start_flight(self, now: float, *, force: bool = False) -> _Flight | None:
-        if self._flight is not None:
-            return self._flight
+        current = self._live_flight(now)
+        if current is not None:
+            return current
         if not force and self._backing_off(now):
             return None
-        flight = self._flight = _Flight()
+        flight = self._flight = _Flight(time.monotonic() + self.timeout + _ABANDON_SLACK)
         thread = threading.Thread(
             target=self._run_flight, args=(flight,), name="claimguard-jwks", daemon=True
         )
@@ -345,9 +373,11 @@ class JWKSCache:
     # -- waiting and fetching -----------------------------------------------------
 
     def _await(self, flight: _Flight, kid: str | None) -> VerificationKey:
-        if not flight.done.wait(self.timeout):
+        if not flight.done.wait(max(0.0, flight.deadline - time.monotonic())):
             with self._lock:
-                raise self._unavailable(self._clock(), "key set fetch did not finish in time")
+                now = self._clock()
+                self._live_flight(now)  # past its deadline: abandon it
+                raise self._unavailable(now, "key set fetch did not finish in time")
         now = self._clock()
         with self._lock:
             keys = self._usable(now)
@@ -374,6 +404,8 @@ class JWKSCache:
         try:
             now = self._clock()
             with self._lock:
+                if flight.abandoned:
+                    return  # given up for lost: a late answer changes nothing
                 if flight.error is None:
                     self._keys = keys
                     self._loaded_at = now

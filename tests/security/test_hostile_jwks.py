@@ -263,14 +263,6 @@ def _slow_headers(issuer: ForgedIssuer) -> bytes:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "jwks.py: the fetch deadline does not cover the status line and headers; "
-        "a header block trickled one byte per 50 ms keeps the single flight running "
-        "(20 s here, unbounded in general) and no refresh can start meanwhile"
-    ),
-)
 def test_headers_dribbled_one_byte_per_50_ms(
     loaded: Loaded, hostile: HostileServer, issuer: ForgedIssuer
 ) -> None:
