@@ -749,3 +749,20 @@ def test_warm_up_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) 
         with forged.outage(), caplog.at_level(logging.WARNING, logger="claimguard"):
             assert not guard.warm_up(app)
         assert "warm-up" in _log_text(caplog)
+
+
+def test_plain_options_on_an_ordinary_route_is_authenticated(issuer: ForgedIssuer) -> None:
+    """DESIGN §2: only a real CORS preflight passes without a token; Flask's automatic
+    OPTIONS answer must not become a way around the check."""
+    client = make_app(issuer).test_client()
+    assert client.options("/admin").status_code == 401
+    assert (
+        client.options("/admin", headers=bearer(issuer.mint(roles=["viewer"]))).status_code == 403
+    )
+    allowed = client.options("/admin", headers=bearer(issuer.mint(roles=["admin"])))
+    assert allowed.status_code == 200
+    assert "GET" in allowed.headers["Allow"]
+    preflight = client.options(
+        "/admin", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 200

@@ -45,6 +45,23 @@ def is_preflight() -> bool:
     )
 
 
+def _options_answer(requirements: tuple[Requirement, ...], optional: bool) -> Any:
+    """The answer to an ``OPTIONS`` on a protected view, or ``None`` for other methods.
+
+    A CORS preflight carries no credentials by design (Fetch standard): it gets Flask's
+    default ``OPTIONS`` response without a token. Any other ``OPTIONS`` is
+    authenticated like every other method, then gets the same default response. The
+    view itself never runs for ``OPTIONS``.
+    """
+    from .extension import verify_current_request
+
+    if request.method != "OPTIONS":
+        return None
+    if not is_preflight():
+        verify_current_request(requirements, optional=optional)
+    return current_app.make_default_options_response()
+
+
 def _protect(view: F, requirements: tuple[Requirement, ...], optional: bool) -> F:
     from .extension import verify_current_request
 
@@ -52,21 +69,29 @@ def _protect(view: F, requirements: tuple[Requirement, ...], optional: bool) -> 
 
         @functools.wraps(view)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            if is_preflight():
-                return current_app.make_default_options_response()
+            answer = _options_answer(requirements, optional)
+            if answer is not None:
+                return answer
             verify_current_request(requirements, optional=optional)
             return await view(*args, **kwargs)
 
-        return async_wrapper  # type: ignore[return-value]
+        wrapped: Any = async_wrapper
+    else:
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if is_preflight():
-            return current_app.make_default_options_response()
-        verify_current_request(requirements, optional=optional)
-        return view(*args, **kwargs)
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            answer = _options_answer(requirements, optional)
+            if answer is not None:
+                return answer
+            verify_current_request(requirements, optional=optional)
+            return view(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+        wrapped = wrapper
+    # Route OPTIONS to the wrapper instead of Flask's automatic answer, which would
+    # skip the check (Flask reads both attributes in add_url_rule).
+    wrapped.provide_automatic_options = False
+    wrapped.required_methods = {"OPTIONS"}
+    return wrapped  # type: ignore[no-any-return]
 
 
 @overload

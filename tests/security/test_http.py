@@ -206,12 +206,15 @@ def test_spoofed_preflight_never_runs_the_view(client: FlaskClient, issuer: Forg
     assert client.get(path, headers=viewer).status_code == 200  # still there
 
 
-def test_plain_options_reveals_only_the_allowed_methods(client: FlaskClient) -> None:
-    """Flask answers OPTIONS itself on routes that do not list it (automatic options):
-    no token is needed, no view runs, and the answer carries nothing but ``Allow``."""
-    response = client.options("/products/1", headers={"Origin": "https://evil.example"})
+def test_plain_options_is_authenticated(client: FlaskClient, issuer: ForgedIssuer) -> None:
+    """DESIGN §2: an OPTIONS that is not a CORS preflight is authenticated like every
+    other method; with a token it gets only Flask's default answer (``Allow``)."""
+    anonymous = client.options("/products/1", headers={"Origin": "https://evil.example"})
+    check_refusal(anonymous, 401, None)
+    response = client.options("/products/1", headers=bearer(issuer.mint(roles=["viewer"])))
     assert response.status_code == 200
     assert response.get_data() == b""
+    assert "DELETE" in response.headers["Allow"]
     assert set(response.headers.keys()) <= {"Allow", "Content-Type", "Content-Length"}
 
 
