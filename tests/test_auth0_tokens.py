@@ -33,7 +33,7 @@ from claimguard import VerifiedToken
 from claimguard.claims import freeze
 from claimguard.jws import parse_json_object
 from claimguard.testing import ForgedIssuer
-from helpers_http import JSONServer
+from loopback import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "auth0"
 
@@ -116,13 +116,13 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def jwks_server() -> Iterator[JSONServer]:
-    with JSONServer() as server:
+def jwks_server() -> Iterator[LoopbackServer]:
+    with LoopbackServer() as server:
         yield server
 
 
 def make_validator(
-    server: JSONServer,
+    server: LoopbackServer,
     name: str,
     *,
     jwks: Mapping[str, Any] | None = None,
@@ -149,7 +149,7 @@ def make_validator(
 
 
 @pytest.mark.parametrize("name", ACCESS_TOKENS)
-def test_access_token_validates(jwks_server: JSONServer, name: str) -> None:
+def test_access_token_validates(jwks_server: LoopbackServer, name: str) -> None:
     """Each access token verifies with its tenant's JWKS, issuer and API identifier."""
     pair = load(name)
     validator, url = make_validator(jwks_server, name)
@@ -167,7 +167,7 @@ def test_access_token_validates(jwks_server: JSONServer, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", [*ID_TOKENS, CROSS_TENANT])
-def test_id_token_signature_is_genuine(jwks_server: JSONServer, name: str) -> None:
+def test_id_token_signature_is_genuine(jwks_server: LoopbackServer, name: str) -> None:
     """Control: ID tokens verify when their client_id is (wrongly) the audience."""
     pair = load(name)
     validator, _ = make_validator(jwks_server, name, audience=pair["claims"]["aud"])
@@ -177,7 +177,7 @@ def test_id_token_signature_is_genuine(jwks_server: JSONServer, name: str) -> No
 # -- claim shapes ------------------------------------------------------------------
 
 
-def test_aud_list_becomes_tuple_of_both(jwks_server: JSONServer) -> None:
+def test_aud_list_becomes_tuple_of_both(jwks_server: LoopbackServer) -> None:
     """aud [API, /userinfo] comes out as a tuple holding both, in order."""
     pair = load("dev-928ngan9-1")
     validator, _ = make_validator(jwks_server, "dev-928ngan9-1")
@@ -191,7 +191,7 @@ def test_aud_list_becomes_tuple_of_both(jwks_server: JSONServer) -> None:
     assert token.roles == frozenset()
 
 
-def test_userinfo_audience_is_refused_at_start_up(jwks_server: JSONServer) -> None:
+def test_userinfo_audience_is_refused_at_start_up(jwks_server: LoopbackServer) -> None:
     """The /userinfo element of a list aud is not an API identifier."""
     with pytest.raises(ConfigurationError, match="userinfo"):
         make_validator(
@@ -203,7 +203,7 @@ def test_userinfo_audience_is_refused_at_start_up(jwks_server: JSONServer) -> No
     ("name", "permissions"),
     [("dev-928ngan9-1", {"read:api"}), ("dev-928ngan9-2", set())],
 )
-def test_rbac_permissions(jwks_server: JSONServer, name: str, permissions: set[str]) -> None:
+def test_rbac_permissions(jwks_server: LoopbackServer, name: str, permissions: set[str]) -> None:
     """RBAC permissions ["read:api"] and [] come out as frozensets; [] logs nothing."""
     validator, _ = make_validator(jwks_server, name)
     token = validator.validate(load(name)["token"])
@@ -212,7 +212,7 @@ def test_rbac_permissions(jwks_server: JSONServer, name: str, permissions: set[s
 
 
 @pytest.mark.parametrize("name", ["voronenko-1", "voronenko-2", "dev-duzyayk4-1"])
-def test_m2m_token_shape(jwks_server: JSONServer, name: str) -> None:
+def test_m2m_token_shape(jwks_server: LoopbackServer, name: str) -> None:
     """Client-credentials tokens: gty, sub "<client_id>@clients", azp as client_id."""
     claims = load(name)["claims"]
     validator, _ = make_validator(jwks_server, name, allowed_clients=[claims["azp"]])
@@ -226,7 +226,7 @@ def test_m2m_token_shape(jwks_server: JSONServer, name: str) -> None:
     assert token.permissions == frozenset()
 
 
-def test_m2m_token_from_another_client_is_refused(jwks_server: JSONServer) -> None:
+def test_m2m_token_from_another_client_is_refused(jwks_server: LoopbackServer) -> None:
     """allowed_clients compares against azp: another client ID is refused."""
     validator, _ = make_validator(jwks_server, "voronenko-1", allowed_clients=["someone-else"])
     with pytest.raises(InvalidTokenError) as excinfo:
@@ -236,7 +236,7 @@ def test_m2m_token_from_another_client_is_refused(jwks_server: JSONServer) -> No
     )
 
 
-def test_namespaced_custom_claims_readable(jwks_server: JSONServer) -> None:
+def test_namespaced_custom_claims_readable(jwks_server: LoopbackServer) -> None:
     """Hook-added namespaced claims are readable, and come before iss as Auth0 emits them."""
     validator, _ = make_validator(jwks_server, "voronenko-2")
     token = validator.validate(load("voronenko-2")["token"])
@@ -251,7 +251,7 @@ def test_namespaced_custom_claims_readable(jwks_server: JSONServer) -> None:
 
 
 def test_string_custom_claim_as_roles_claim_gives_no_roles(
-    jwks_server: JSONServer, caplog: pytest.LogCaptureFixture
+    jwks_server: LoopbackServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """ "https://foo.com/claim" holds a string: as a roles claim it yields no roles and a
     warning, never a substring match."""
@@ -266,7 +266,7 @@ def test_string_custom_claim_as_roles_claim_gives_no_roles(
     assert any("string" in r.getMessage() for r in warnings)
 
 
-def test_two_key_set_picks_key_by_kid(jwks_server: JSONServer) -> None:
+def test_two_key_set_picks_key_by_kid(jwks_server: LoopbackServer) -> None:
     """dev-duzyayk4 publishes two keys; the token's kid picks the first, in any order."""
     pair = load("dev-duzyayk4-1")
     first, second = pair["jwks"]["keys"]
@@ -278,7 +278,7 @@ def test_two_key_set_picks_key_by_kid(jwks_server: JSONServer) -> None:
     assert load("jwks-dev-duzyayk4")["jwks"] == pair["jwks"]
 
 
-def test_other_key_of_two_key_set_does_not_verify(jwks_server: JSONServer) -> None:
+def test_other_key_of_two_key_set_does_not_verify(jwks_server: LoopbackServer) -> None:
     """The second dev-duzyayk4 key, alone or relabelled with the token's kid, fails."""
     pair = load("dev-duzyayk4-1")
     _, second = pair["jwks"]["keys"]
@@ -299,7 +299,7 @@ def test_other_key_of_two_key_set_does_not_verify(jwks_server: JSONServer) -> No
 
 
 @pytest.mark.parametrize("name", ID_TOKENS)
-def test_id_token_refused_as_access_token(jwks_server: JSONServer, name: str) -> None:
+def test_id_token_refused_as_access_token(jwks_server: LoopbackServer, name: str) -> None:
     """An ID token (aud = client_id) is refused by a validator for an API identifier."""
     pair = load(name)
     api = pair["claims"]["iss"] + "api/v2/"
@@ -310,7 +310,7 @@ def test_id_token_refused_as_access_token(jwks_server: JSONServer, name: str) ->
     assert excinfo.value.description == "The access token is not meant for this API."
 
 
-def test_cross_tenant_token_refused_by_issuer(jwks_server: JSONServer) -> None:
+def test_cross_tenant_token_refused_by_issuer(jwks_server: LoopbackServer) -> None:
     """dev-nn41…'s token against a validator for dev-j34…: untrusted issuer, no fetch."""
     victim = load("dev-j34aiglnx8fz83sc-1")
     attacker = load(CROSS_TENANT)
@@ -322,7 +322,7 @@ def test_cross_tenant_token_refused_by_issuer(jwks_server: JSONServer) -> None:
     assert jwks_server.hits(url) == 0
 
 
-def test_cross_tenant_token_refused_by_keys(jwks_server: JSONServer) -> None:
+def test_cross_tenant_token_refused_by_keys(jwks_server: LoopbackServer) -> None:
     """dev-nn41…'s token checked with dev-j34…'s JWKS: unknown kid, or a bad signature
     when the key is relabelled with the token's kid."""
     attacker = load(CROSS_TENANT)
@@ -344,7 +344,7 @@ def test_cross_tenant_token_refused_by_keys(jwks_server: JSONServer) -> None:
     [(name, tenant) for name in ALL_TOKENS for tenant in TENANT_JWKS if tenant != tenant_of(name)],
 )
 def test_token_fails_with_another_tenants_keys(
-    jwks_server: JSONServer, name: str, tenant: str
+    jwks_server: LoopbackServer, name: str, tenant: str
 ) -> None:
     """Every token, bound to every other tenant's keys: unknown kid, then bad signature."""
     pair = load(name)
@@ -385,7 +385,7 @@ def tamper_one_character(token: str) -> tuple[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("name", ACCESS_TOKENS)
-def test_one_changed_payload_character_is_refused(jwks_server: JSONServer, name: str) -> None:
+def test_one_changed_payload_character_is_refused(jwks_server: LoopbackServer, name: str) -> None:
     """A one-character payload change that still decodes fails the signature check."""
     pair = load(name)
     tampered, claims = tamper_one_character(pair["token"])
@@ -399,7 +399,7 @@ def test_one_changed_payload_character_is_refused(jwks_server: JSONServer, name:
 
 
 @pytest.mark.parametrize("name", ACCESS_TOKENS)
-def test_expired_after_exp(jwks_server: JSONServer, name: str) -> None:
+def test_expired_after_exp(jwks_server: LoopbackServer, name: str) -> None:
     """At exp + 10 s the token is refused as expired."""
     pair = load(name)
     clock = Clock(pair["claims"]["exp"] + 10)
@@ -408,7 +408,7 @@ def test_expired_after_exp(jwks_server: JSONServer, name: str) -> None:
         validator.validate(pair["token"])
 
 
-def test_expiry_applies_to_cached_tokens(jwks_server: JSONServer) -> None:
+def test_expiry_applies_to_cached_tokens(jwks_server: LoopbackServer) -> None:
     """A token accepted earlier is refused once the clock passes its exp."""
     pair = load("dev-928ngan9-1")
     clock = Clock(pair["claims"]["iat"] + 60)
@@ -420,7 +420,7 @@ def test_expiry_applies_to_cached_tokens(jwks_server: JSONServer) -> None:
 
 
 @pytest.mark.parametrize("name", ALL_TOKENS)
-def test_strict_typ_refuses_jwt_typ(jwks_server: JSONServer, name: str) -> None:
+def test_strict_typ_refuses_jwt_typ(jwks_server: LoopbackServer, name: str) -> None:
     """Auth0's default profile writes typ "JWT": strict_typ refuses it before any fetch."""
     pair = load(name)
     assert pair["header"]["typ"] == "JWT"

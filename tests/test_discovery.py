@@ -1,18 +1,14 @@
 """Where keys come from: URL rules, Auth0 domains and OpenID Connect discovery.
 
 The network parts run against the ``ForgedIssuer`` and, for documents it would never
-serve (a lying ``issuer``, an http:// ``jwks_uri``), a small JSON server on 127.0.0.1.
+serve (a lying ``issuer``, an http:// ``jwks_uri``), the suite's loopback server on
+127.0.0.1 (:class:`loopback.LoopbackServer`).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -27,6 +23,7 @@ from claimguard.errors import KeySetUnavailableError
 from claimguard.jwks import JWKSCache
 from claimguard.testing import ForgedIssuer
 from claimguard.testing.issuer import ForgedKey
+from loopback import LoopbackServer
 
 # -- check_url --------------------------------------------------------------------------
 
@@ -237,67 +234,11 @@ def test_discovery_url(issuer: str, expected: str) -> None:
 # -- discovery over HTTP ----------------------------------------------------------------
 
 
-class DocumentServer:
-    """Serves fixed answers per path on 127.0.0.1 and counts requests per path."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, tuple[int, bytes, dict[str, str]]] = {}
-        self.hits: dict[str, int] = {}
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                with server._lock:
-                    server.hits[path] = server.hits.get(path, 0) + 1
-                    status, body, headers = server.answers.get(path, (404, b"{}", {}))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def answer(
-        self, path: str, document: Any, status: int = 200, headers: dict[str, str] | None = None
-    ) -> str:
-        body = document if isinstance(document, bytes) else json.dumps(document).encode()
-        with self._lock:
-            self.answers[path] = (status, body, headers or {})
-        return self.base_url + path
-
-    def count(self, path: str) -> int:
-        with self._lock:
-            return self.hits.get(path, 0)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 @pytest.fixture
-def documents() -> Iterator[DocumentServer]:
-    server = DocumentServer()
-    try:
+def documents() -> Iterator[LoopbackServer]:
+    """Serves fixed answers per path on 127.0.0.1 and counts requests per path."""
+    with LoopbackServer() as server:
         yield server
-    finally:
-        server.close()
 
 
 CONFIG = "/.well-known/openid-configuration"
@@ -348,21 +289,21 @@ def test_discovery_issuer_must_match_exactly(
 
 
 def test_discovery_document_naming_another_issuer_is_refused(
-    documents: DocumentServer,
+    documents: LoopbackServer,
 ) -> None:
     """Attack: a document served from one host that names keys for another issuer."""
     key = ForgedKey.generate("ES256")
-    jwks = documents.answer("/keys", {"keys": [key.public_jwk()]})
-    documents.answer(CONFIG, {"issuer": "https://victim.example.com/", "jwks_uri": jwks})
+    jwks = documents.serve({"keys": [key.public_jwk()]}, path="/keys")
+    documents.serve({"issuer": "https://victim.example.com/", "jwks_uri": jwks}, path=CONFIG)
     cache = JWKSCache.from_discovery(documents.base_url + "/")
     with pytest.raises(KeySetUnavailableError):
         cache.get_key(key.kid)
-    assert documents.count("/keys") == 0
+    assert documents.hits("/keys") == 0
 
 
-def _serve_discovery(documents: DocumentServer, **members: Any) -> str:
+def _serve_discovery(documents: LoopbackServer, **members: Any) -> str:
     issuer = documents.base_url + "/"
-    documents.answer(CONFIG, {"issuer": issuer, **members})
+    documents.serve({"issuer": issuer, **members}, path=CONFIG)
     return issuer
 
 
@@ -378,7 +319,7 @@ def _serve_discovery(documents: DocumentServer, **members: Any) -> str:
         ["https://keys.example.com/jwks"],
     ],
 )
-def test_unacceptable_jwks_uri_is_refused(documents: DocumentServer, jwks_uri: Any) -> None:
+def test_unacceptable_jwks_uri_is_refused(documents: LoopbackServer, jwks_uri: Any) -> None:
     """A discovered jwks_uri follows the same URL rules as a configured one (§5)."""
     issuer = _serve_discovery(documents, jwks_uri=jwks_uri)
     cache = JWKSCache.from_discovery(issuer)
@@ -390,7 +331,7 @@ def test_unacceptable_jwks_uri_is_refused(documents: DocumentServer, jwks_uri: A
     assert cache.url is None
 
 
-def test_missing_jwks_uri_is_refused(documents: DocumentServer) -> None:
+def test_missing_jwks_uri_is_refused(documents: LoopbackServer) -> None:
     issuer = _serve_discovery(documents)
     with pytest.raises(KeySetUnavailableError):
         JWKSCache.from_discovery(issuer).get_key("any")
@@ -407,27 +348,27 @@ def test_missing_jwks_uri_is_refused(documents: DocumentServer) -> None:
     ],
 )
 def test_bad_discovery_answers_are_failed_fetches(
-    documents: DocumentServer, body: bytes, status: int
+    documents: LoopbackServer, body: bytes, status: int
 ) -> None:
-    documents.answer(CONFIG, body, status=status)
+    documents.serve(body, path=CONFIG, status=status)
     cache = JWKSCache.from_discovery(documents.base_url + "/")
     with pytest.raises(KeySetUnavailableError):
         cache.get_key("any")
     assert cache.status().last_error is not None
 
 
-def test_discovery_redirect_is_not_followed(documents: DocumentServer) -> None:
+def test_discovery_redirect_is_not_followed(documents: LoopbackServer) -> None:
     """Attack: a redirect from the discovery URL to a document naming other keys."""
     key = ForgedKey.generate("ES256")
     issuer = documents.base_url + "/"
-    jwks = documents.answer("/keys", {"keys": [key.public_jwk()]})
-    documents.answer("/elsewhere", {"issuer": issuer, "jwks_uri": jwks})
-    documents.answer(CONFIG, b"", status=302, headers={"Location": "/elsewhere"})
+    jwks = documents.serve({"keys": [key.public_jwk()]}, path="/keys")
+    documents.serve({"issuer": issuer, "jwks_uri": jwks}, path="/elsewhere")
+    documents.serve(b"", path=CONFIG, status=302, headers={"Location": "/elsewhere"})
     cache = JWKSCache.from_discovery(issuer)
     with pytest.raises(KeySetUnavailableError):
         cache.get_key(key.kid)
-    assert documents.count("/elsewhere") == 0
-    assert documents.count("/keys") == 0
+    assert documents.hits("/elsewhere") == 0
+    assert documents.hits("/keys") == 0
 
 
 def test_discovery_outage_is_503(forged_issuer: ForgedIssuer) -> None:

@@ -1,9 +1,10 @@
 """``JWKSCache``: fetching, caching and refreshing one issuer's signing keys (DESIGN §5).
 
 Every HTTP request is counted where it lands: at the ``ForgedIssuer`` loopback server
-(``jwks_requests``) or at the small recording server below. Time is moved with a fake
-monotonic clock passed as ``clock=``; real waiting happens only where the point is real
-waiting (timeouts, slow endpoints), and is kept under a second or two.
+(``jwks_requests``) or at the shared recording server (the ``server`` fixture, a
+:class:`loopback.LoopbackServer`). Time is moved with a fake monotonic clock passed as
+``clock=``; real waiting happens only where the point is real waiting (timeouts, slow
+endpoints), and is kept under a second or two.
 """
 
 from __future__ import annotations
@@ -18,13 +19,8 @@ import time
 import warnings
 from collections.abc import Callable
 from collections.abc import Iterator
-from dataclasses import dataclass
-from dataclasses import field
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -37,6 +33,8 @@ from claimguard.jwks import JWKSCache
 from claimguard.keys import KeySet
 from claimguard.testing import ForgedIssuer
 from claimguard.testing.issuer import ForgedKey
+from loopback import LoopbackServer
+from loopback import Reply
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -54,82 +52,11 @@ class FakeClock:
         self.now += seconds
 
 
-@dataclass
-class Reply:
-    """What the recording server answers on one path."""
-
-    body: bytes = b""
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    #: Send a truthful Content-Length; without it the body ends when the server closes
-    #: the connection (HTTP/1.0), so the client cannot know the size in advance.
-    content_length: bool = True
-    chunk: int = 65536
-    #: Seconds to sleep before each chunk (a trickling endpoint).
-    pause: float = 0.0
-
-
-class RecordingServer:
-    """HTTP/1.0 on 127.0.0.1 that answers per path and records every request's headers."""
-
-    def __init__(self) -> None:
-        self.replies: dict[str, Reply] = {}
-        self.seen: list[tuple[str, dict[str, str]]] = []
-        self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                with server._lock:
-                    server.seen.append((path, {k.lower(): v for k, v in self.headers.items()}))
-                    reply = server.replies.get(path, Reply(b"{}", status=404))
-                try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    if reply.content_length:
-                        self.send_header("Content-Length", str(len(reply.body)))
-                    self.end_headers()
-                    for start in range(0, len(reply.body), reply.chunk):
-                        if reply.pause:
-                            time.sleep(reply.pause)
-                        self.wfile.write(reply.body[start : start + reply.chunk])
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up: that is what several tests want
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def serve(self, path: str, reply: Reply) -> str:
-        with self._lock:
-            self.replies[path] = reply
-        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
-
-    def headers_seen(self, path: str) -> list[dict[str, str]]:
-        with self._lock:
-            return [headers for seen, headers in self.seen if seen == path]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 @pytest.fixture
-def server() -> Iterator[RecordingServer]:
-    recording = RecordingServer()
-    try:
-        yield recording
-    finally:
-        recording.close()
+def server() -> Iterator[LoopbackServer]:
+    """A loopback server that answers per path and records every request's headers."""
+    with LoopbackServer() as loopback:
+        yield loopback
 
 
 def jwks_body(*keys: ForgedKey) -> bytes:
@@ -504,16 +431,16 @@ def padded_jwks(key: ForgedKey, size: int) -> bytes:
 
 @pytest.mark.parametrize("content_length", [True, False], ids=["content-length", "until-close"])
 def test_body_at_the_size_limit_is_accepted_one_byte_more_is_not(
-    server: RecordingServer, content_length: bool
+    server: LoopbackServer, content_length: bool
 ) -> None:
     """The cap is inclusive: exactly max_bytes of valid JSON is a good answer, one byte
     more is not, whether the size is declared up front or only known at the end."""
     limit = 8192
     key = ForgedKey.generate("ES256")
-    at_limit = server.serve(
+    at_limit = server.route(
         "/at", Reply(padded_jwks(key, limit), content_length=content_length, chunk=1000)
     )
-    over = server.serve(
+    over = server.route(
         "/over", Reply(padded_jwks(key, limit + 1), content_length=content_length, chunk=1000)
     )
     assert JWKSCache(at_limit, max_bytes=limit).get_key(key.kid).kid == key.kid
@@ -541,12 +468,12 @@ def test_oversized_body_is_refused_from_its_content_length(forged_issuer: Forged
 
 
 def test_oversized_body_without_content_length_is_cut_at_the_cap(
-    server: RecordingServer,
+    server: LoopbackServer,
 ) -> None:
     """Attack: a huge body with no Content-Length (read until close). Reading stops past
     the cap even though the document would be a valid key set."""
     key = ForgedKey.generate("ES256")
-    url = server.serve("/jwks", Reply(padded_jwks(key, 300_000), content_length=False))
+    url = server.route("/jwks", Reply(padded_jwks(key, 300_000), content_length=False))
     cache = JWKSCache(url, max_bytes=65536, timeout=2)
     with pytest.raises(KeySetUnavailableError):
         cache.get_key(key.kid)
@@ -554,23 +481,23 @@ def test_oversized_body_without_content_length_is_cut_at_the_cap(
     assert last_error is not None
     assert "body exceeds 65536 bytes" in last_error
     # The same document under the cap is fine: the cap, not the framing, refused it.
-    url = server.serve("/small", Reply(padded_jwks(key, 60_000), content_length=False))
+    url = server.route("/small", Reply(padded_jwks(key, 60_000), content_length=False))
     assert JWKSCache(url, max_bytes=65536).get_key(key.kid).kid == key.kid
 
 
 def test_gzip_body_is_decoded_and_the_cap_applies_after_decoding(
-    server: RecordingServer,
+    server: LoopbackServer,
 ) -> None:
     """Attack: a compression bomb. A few KiB of gzip that inflate to megabytes are cut at
     the cap on the decoded bytes; an honest gzip answer is decoded and accepted."""
     key = ForgedKey.generate("ES256")
     gzip_headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
-    honest = server.serve("/honest", Reply(gzip.compress(jwks_body(key)), headers=gzip_headers))
+    honest = server.route("/honest", Reply(gzip.compress(jwks_body(key)), headers=gzip_headers))
     assert JWKSCache(honest).get_key(key.kid).kid == key.kid
 
     bomb = gzip.compress(padded_jwks(key, 20_000_000))
     assert len(bomb) < 65536  # small on the wire: only the decoded size can refuse it
-    url = server.serve("/bomb", Reply(bomb, headers=gzip_headers))
+    url = server.route("/bomb", Reply(bomb, headers=gzip_headers))
     cache = JWKSCache(url, max_bytes=65536, timeout=2)
     with pytest.raises(KeySetUnavailableError):
         cache.get_key(key.kid)
@@ -600,11 +527,11 @@ def test_slow_endpoint_fails_within_the_timeout(forged_issuer: ForgedIssuer) -> 
         assert slow.wait_until_idle(2)
 
 
-def test_trickled_body_is_cut_at_the_deadline(server: RecordingServer) -> None:
+def test_trickled_body_is_cut_at_the_deadline(server: LoopbackServer) -> None:
     """Attack: slowloris in reverse. A body sent a byte at a time never resets the clock:
     the whole fetch (connect + read + body) has one deadline."""
     key = ForgedKey.generate("ES256")
-    url = server.serve("/slow", Reply(jwks_body(key), chunk=1, pause=0.02))
+    url = server.route("/slow", Reply(jwks_body(key), chunk=1, pause=0.02))
     cache = JWKSCache(url, timeout=0.4)
     started = time.perf_counter()
     with pytest.raises(KeySetUnavailableError):
@@ -699,7 +626,7 @@ def test_good_answer_replaces_the_whole_set(forged_issuer: ForgedIssuer) -> None
 
 
 def test_netrc_credentials_are_never_sent(
-    server: RecordingServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Attack: a JWKS host (or whoever it redirects to) harvesting the credentials that
     ~/.netrc holds for it. requests sends them by default; claimguard must not, also
@@ -710,7 +637,7 @@ def test_netrc_credentials_are_never_sent(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("NETRC", str(netrc))
     key = ForgedKey.generate("ES256")
-    url = server.serve("/jwks", Reply(jwks_body(key)))
+    url = server.route("/jwks", Reply(jwks_body(key)))
 
     # Control: plain requests does send them, so the .netrc above is in effect.
     requests.get(url, timeout=2).close()

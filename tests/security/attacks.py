@@ -1,5 +1,6 @@
 """What the adversarial suite shares: the fixed sentences of DESIGN §4, encoders, the
-RFC 6750 answer check, raw HTTP, and a scripted loopback server (:class:`HostileServer`).
+RFC 6750 answer check, raw HTTP, and the scripted loopback server (:class:`HostileServer`,
+the shared :class:`loopback.LoopbackServer`).
 
 The fixtures built on them live in ``conftest.py``.
 """
@@ -9,23 +10,19 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 import time
 from base64 import urlsafe_b64decode
 from base64 import urlsafe_b64encode
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask
 
 from claimguard.testing import ForgedIssuer
 from example_api import create_app
+from loopback import LoopbackServer
+from loopback import Responder
 
 AUDIENCE = "https://products.example.com"
 ROLES = "https://my-app.example.com/roles"
@@ -267,142 +264,11 @@ def raw_http(port: int, request: bytes, *, timeout: float = 10) -> Answer:
     return Answer(status, headers, body, head)
 
 
-# -- a scripted, recording loopback server ------------------------------------------------
+# -- the scripted loopback server -------------------------------------------------------
 
-Script = Callable[[BaseHTTPRequestHandler, "HostileServer", str], None]
-
-
-class HostileServer:
-    """HTTP/1.0 on 127.0.0.1 whose answers tests script, recording what reached it.
-
-    ``hits`` counts every request by path (also unrouted ones, answered 404);
-    ``hangups`` counts answers the client cut short; ``sent`` counts body bytes written.
-    """
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Script] = {}
-        self.hits: Counter[str] = Counter()
-        self.hangups: Counter[str] = Counter()
-        self.sent: Counter[str] = Counter()
-        self.stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._active = 0
-        hostile = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = urlsplit(self.path).path
-                with hostile._lock:
-                    hostile.hits[path] += 1
-                    hostile._active += 1
-                    script = hostile.routes.get(path, reply(404, b'{"error":"not_found"}'))
-                try:
-                    script(self, hostile, path)
-                except (BrokenPipeError, ConnectionResetError):
-                    with hostile._lock:
-                        hostile.hangups[path] += 1
-                finally:
-                    with hostile._lock:
-                        hostile._active -= 1
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def route(self, path: str, script: Script) -> str:
-        """Answer ``path`` with ``script`` from now on; returns its URL."""
-        with self._lock:
-            self.routes[path] = script
-        return self.base_url + path
-
-    def total_hits(self) -> int:
-        with self._lock:
-            return sum(self.hits.values())
-
-    def close(self) -> None:
-        self.stopping.set()
-        deadline = time.monotonic() + 3
-        while self._active and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def reply(status: int, body: bytes | str, headers: dict[str, str] | None = None) -> Script:
-    """An ordinary answer with a truthful Content-Length."""
-    raw = body.encode() if isinstance(body, str) else body
-
-    def script(handler: BaseHTTPRequestHandler, server: HostileServer, path: str) -> None:
-        handler.send_response(status)
-        for name, value in (headers or {"Content-Type": "application/json"}).items():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(raw)))
-        handler.end_headers()
-        handler.wfile.write(raw)
-        with server._lock:
-            server.sent[path] += len(raw)
-
-    return script
-
-
-def stream(total: int, *, declare_length: bool, chunk: bytes = b" " * 65536) -> Script:
-    """A ``total``-byte body written chunk by chunk (never held in memory at once)."""
-
-    def script(handler: BaseHTTPRequestHandler, server: HostileServer, path: str) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        if declare_length:
-            handler.send_header("Content-Length", str(total))
-        handler.end_headers()
-        written = 0
-        while written < total and not server.stopping.is_set():
-            piece = chunk[: total - written]
-            handler.wfile.write(piece)
-            written += len(piece)
-            with server._lock:
-                server.sent[path] += len(piece)
-
-    return script
-
-
-def dribble(data: bytes, *, pause: float, raw: bool = False) -> Script:
-    """Send ``data`` one byte per ``pause`` seconds. ``raw``: ``data`` is the whole
-    answer, status line and headers included (a slow-loris header block)."""
-
-    def script(handler: BaseHTTPRequestHandler, server: HostileServer, path: str) -> None:
-        if not raw:
-            handler.send_response(200)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-        for index in range(len(data)):
-            if server.stopping.wait(pause):
-                return
-            handler.wfile.write(data[index : index + 1])
-            with server._lock:
-                server.sent[path] += 1
-
-    return script
-
-
-def silent(seconds: float) -> Script:
-    """Accept the request and say nothing for ``seconds`` (or until the server closes)."""
-
-    def script(handler: BaseHTTPRequestHandler, server: HostileServer, path: str) -> None:
-        server.stopping.wait(seconds)
-
-    return script
+#: The suite's names for the shared loopback server and its responders (tests/loopback.py).
+HostileServer = LoopbackServer
+Script = Responder
 
 
 class Clock:

@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import ForgedKey
 from example_api.extensions import guard
+from loopback import reply
 
 from .attacks import ADMIN_ONLY
 from .attacks import ALGORITHM
@@ -37,7 +38,6 @@ from .attacks import b64
 from .attacks import bearer
 from .attacks import build_api
 from .attacks import check_refusal
-from .attacks import reply
 from .attacks import unb64
 
 ADMIN = {"roles": ["admin"]}

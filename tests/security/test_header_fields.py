@@ -25,6 +25,7 @@ from flask.testing import FlaskClient
 
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import ForgedKey
+from loopback import reply
 
 from .attacks import ADMIN_ONLY
 from .attacks import MALFORMED
@@ -35,7 +36,6 @@ from .attacks import HostileServer
 from .attacks import b64
 from .attacks import bearer
 from .attacks import check_refusal
-from .attacks import reply
 
 ADMIN = {"roles": ["admin"]}
 

@@ -28,6 +28,10 @@ from claimguard.errors import KeySetUnavailableError
 from claimguard.keys import MAX_KEYS
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import ForgedKey
+from loopback import dribble
+from loopback import reply
+from loopback import silent
+from loopback import stream
 
 from .attacks import AUDIENCE
 from .attacks import ROLES
@@ -39,10 +43,6 @@ from .attacks import Script
 from .attacks import bearer
 from .attacks import build_api
 from .attacks import check_refusal
-from .attacks import dribble
-from .attacks import reply
-from .attacks import silent
-from .attacks import stream
 
 TIMEOUT = 0.5
 #: A failed refresh must end within the fetch deadline plus scheduling slack.
