@@ -5,7 +5,8 @@ Run it in production with::
     gunicorn -c example_api/gunicorn.conf.py "example_api:create_app()"
 
 Every ``CLAIMGUARD_*`` setting comes from the environment variable of the same name
-(lists as comma-separated values), plus ``EXAMPLE_API_DATABASE`` (the SQLite file).
+(lists as comma-separated values), plus ``EXAMPLE_API_DATABASE`` (the SQLite file) and
+``EXAMPLE_API_WARM_UP`` (``1``/``true``: fetch the issuers' keys when each worker starts).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 from flask import Flask
 
 from . import errors
+from . import health
 from .config import from_environment
+from .config import is_true
 from .extensions import guard
 from .products import bp
 from .storage import ProductStore
@@ -29,6 +32,10 @@ MAX_BODY_BYTES = 64 * 1024
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the API. Settings come from the environment; ``config`` overrides them.
+
+    With ``EXAMPLE_API_WARM_UP`` on, the issuers' keys are fetched before this returns
+    (at most ``CLAIMGUARD_HTTP_TIMEOUT`` per key set), so the first request does not
+    wait and ``GET /health/ready`` answers 200 at once.
 
     :raises claimguard.ConfigurationError: no issuer or audience is configured. The
         app never falls back to a development issuer on its own: ``make demo`` starts
@@ -46,4 +53,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     guard.init_app(app)
     errors.register(app)
     app.register_blueprint(bp)
+    health.init_app(app)
+    if is_true(app.config.get("EXAMPLE_API_WARM_UP", False)):
+        # Each gunicorn worker builds its own app (no --preload), so each fetches its
+        # keys here. A failure is logged, never raised: requests fetch on demand.
+        guard.warm_up(app)
     return app

@@ -29,6 +29,7 @@ _NUMBERS = {
     "CLAIMGUARD_TOKEN_CACHE_SIZE",
 }
 _BOOLEANS = {"CLAIMGUARD_STRICT_TYP"}
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def _parse(name: str, raw: str) -> Any:
@@ -44,7 +45,7 @@ def _parse(name: str, raw: str) -> Any:
         return int(number) if number.is_integer() else number
     if name in _BOOLEANS:
         lowered = value.lower()
-        if lowered in {"1", "true", "yes", "on"}:
+        if lowered in _TRUE:
             return True
         if lowered in {"0", "false", "no", "off", ""}:
             return False
@@ -62,4 +63,12 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     config["EXAMPLE_API_DATABASE"] = environ.get(
         "EXAMPLE_API_DATABASE", os.path.join("instance", "products.sqlite3")
     )
+    config["EXAMPLE_API_WARM_UP"] = is_true(environ.get("EXAMPLE_API_WARM_UP", ""))
     return config
+
+
+def is_true(value: Any) -> bool:
+    """Whether a flag is on: ``True``, or a string such as ``"1"`` or ``"true"``."""
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE
+    return value is True
