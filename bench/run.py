@@ -208,6 +208,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=20000, help="distinct tokens minted")
     parser.add_argument("--skip-micro", action="store_true")
+    parser.add_argument(
+        "--apps",
+        default="noauth,claimguard,quickstart,authlib",
+        help="comma-separated app kinds to run (noauth is always kept: it is the baseline)",
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
 
@@ -225,9 +230,11 @@ def main() -> None:
             "one": LUA_ONE.format(tokens=one),
             "many": LUA_MANY.format(tokens=many),
         }
-        results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in VARIANTS}
+        kinds = {*args.apps.split(","), "noauth"}
+        variants = [variant for variant in VARIANTS if variant[1] in kinds]
+        results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in variants}
         for round_number in range(1, args.rounds + 1):
-            for name, kind, mode in VARIANTS:
+            for name, kind, mode in variants:
                 app = App(kind, issuer, {})
                 try:
                     run_wrk(wrk, scripts[mode], 2, args.connections)  # warm-up
@@ -265,6 +272,8 @@ def report(results: dict[str, list[dict[str, float]]], rounds: int) -> None:
             f"{statistics.median(run['p99'] for run in runs):.2f} | {ratios[name]:.2f} |"
         )
     for mode in ("repeated token", "distinct tokens"):
+        if f"quickstart, {mode}" not in ratios or f"authlib, {mode}" not in ratios:
+            continue
         ours = ratios[f"claimguard, {mode}"]
         print(
             f"\n{mode}: claimguard {ours:.2f}x no auth, "

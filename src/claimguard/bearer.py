@@ -36,6 +36,9 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _CREDENTIALS = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]*)(.*)", re.DOTALL)
 # Optional white space around a field value (RFC 9110 §5.5): SP and HTAB.
 _OWS = " \t"
+# The common shape, "Bearer <b64token>" with one space: matched in one step. Anything
+# else (other spacing, another scheme, folded values) takes the general path below.
+_PLAIN_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 
 
 def parse_authorization(value: str | bytes | None, *, query_token: bool = False) -> str:
@@ -54,6 +57,10 @@ def parse_authorization(value: str | bytes | None, *, query_token: bool = False)
     :raises InvalidRequestError: the header is malformed.
     :raises InvalidTokenError: the token exceeds :data:`MAX_TOKEN_BYTES`.
     """
+    if type(value) is str and not query_token and len(value) <= MAX_TOKEN_BYTES + 7:
+        plain = _PLAIN_BEARER.fullmatch(value)
+        if plain is not None:
+            return plain.group(1)
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     elif value is not None and not isinstance(value, str):

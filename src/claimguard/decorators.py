@@ -40,8 +40,8 @@ def is_preflight() -> bool:
     """Whether the current request is a CORS preflight (Fetch standard §3.2.2)."""
     return (
         request.method == "OPTIONS"
-        and "Origin" in request.headers
-        and "Access-Control-Request-Method" in request.headers
+        and "HTTP_ORIGIN" in request.environ
+        and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ
     )
 
 
@@ -55,7 +55,7 @@ def _options_answer(requirements: tuple[Requirement, ...], optional: bool) -> An
     """
     from .extension import verify_current_request
 
-    if request.method != "OPTIONS":
+    if request.environ.get("REQUEST_METHOD", "").upper() != "OPTIONS":
         return None
     if not is_preflight():
         verify_current_request(requirements, optional=optional)

@@ -19,13 +19,13 @@ from flask import Blueprint
 from flask import Flask
 from flask import Response
 from flask import current_app
+from flask import g
 from flask import jsonify
 from flask import request
 
 from . import decorators
 from .bearer import parse_authorization
-from .context import _set_current_token
-from .context import get_current_token
+from .context import _G_TOKEN
 from .errors import BearerError
 from .errors import ClaimGuardError
 from .errors import ConfigurationError
@@ -68,14 +68,14 @@ def _state() -> _AppState:
     return state
 
 
-def _has_query_token(query_string: bytes) -> bool:
+def _has_query_token(query_string: str) -> bool:
     """Whether the query string carries an ``access_token`` parameter (RFC 6750 §2.3).
 
     The byte search only skips parsing when the answer cannot be yes: a name can also be
     percent-encoded (``access%5Ftoken``, ``%61ccess_token``), which decodes to the same
     parameter, so any ``%`` sends the query string to the real parser.
     """
-    if b"access_token" not in query_string and b"%" not in query_string:
+    if "access_token" not in query_string and "%" not in query_string:
         return False
     return "access_token" in request.args
 
@@ -86,24 +86,27 @@ def verify_current_request(
     """Authenticate the current request and check ``requirements``; see
     :meth:`ClaimGuard.verify_request`."""
     state = _state()
-    token = get_current_token()
+    request_g = g._get_current_object()
+    token: VerifiedToken | None = request_g.get(_G_TOKEN)
     if token is None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
         # WSGI hands over one value per header: servers (and Werkzeug's test client)
         # fold repeated Authorization fields into one comma-joined value (RFC 9110
         # §5.3), which the parser refuses as several credentials.
-        header = request.environ.get("HTTP_AUTHORIZATION")
-        query_token = _has_query_token(request.query_string)
+        header = req.environ.get("HTTP_AUTHORIZATION")
+        query_token = _has_query_token(req.environ.get("QUERY_STRING", ""))
         try:
             raw = parse_authorization(header, query_token=query_token)
         except MissingTokenError:
             if optional:
-                _set_current_token(None)
+                setattr(request_g, _G_TOKEN, None)
                 return None
             raise
         token = state.validator.validate(raw)
     for requirement in requirements:
         requirement.check(token, state.validator.rules)
-    _set_current_token(token)
+    # Written only after every check passed (the token verified, the requirements met).
+    setattr(request_g, _G_TOKEN, token)
     return token
 
 

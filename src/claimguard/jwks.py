@@ -246,14 +246,19 @@ class JWKSCache:
         Used by the verified-token cache. Like :meth:`get_key`, it starts a background
         refresh once the set is past its TTL, so a removed key is noticed.
         """
+        # Lock-free on the hot path: a fetch replaces _keys and _loaded_at together, and
+        # either pairing of old and new values describes a set that was usable.
+        keys, loaded_at = self._keys, self._loaded_at
+        if keys is None or loaded_at is None:
+            return False
         now = self._clock()
-        with self._lock:
-            keys = self._usable(now)
-            if keys is None:
-                return False
-            if now - self._loaded_at >= self.ttl:  # type: ignore[operator]
-                self._start_flight(now)
-            return thumbprint in keys.thumbprints
+        age = now - loaded_at
+        if age >= self.ttl + self.max_stale:
+            return False
+        if age >= self.ttl:
+            with self._lock:
+                self._start_flight(now)  # stale-while-revalidate
+        return thumbprint in keys.thumbprints
 
     def refresh(self) -> bool:
         """Fetch the key set now, ignoring TTL, cooldown and back-off; wait for it.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from .claims import ClaimRules
@@ -46,6 +47,10 @@ class Requirement:
     kind: str
     required: tuple[str, ...]
     match: str = "all"
+    _wanted: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_wanted", frozenset(self.required))
 
     def check(self, token: VerifiedToken, rules: ClaimRules) -> None:
         """Raise :class:`InsufficientScopeError` unless ``token`` meets this requirement.
@@ -59,7 +64,7 @@ class Requirement:
                 "'https://my-app.example.com/roles'"
             )
         held: frozenset[str] = getattr(token, self.kind)
-        wanted = set(self.required)
+        wanted = self._wanted
         satisfied = wanted <= held if self.match == "all" else not wanted.isdisjoint(held)
         if not satisfied:
             raise InsufficientScopeError(
