@@ -19,12 +19,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from types import FrameType
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from example_api.server import ROOT
+from example_api.server import gunicorn_command
+
 AUDIENCE = "https://products.example.com"
 ROLES_CLAIM = "https://my-app.example.com/roles"
 TOKEN_LIFETIME = 8 * 3600
@@ -35,15 +36,7 @@ log = logging.getLogger("example_api.demo")
 
 def _start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, **env, "EXAMPLE_API_BIND": f"127.0.0.1:{port}"}
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        str(ROOT / "example_api" / "gunicorn.conf.py"),
-        "example_api:create_app()",
-    ]
-    return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603
+    return subprocess.Popen(gunicorn_command(), cwd=ROOT, env=env)  # noqa: S603
 
 
 def _wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 30) -> bool:

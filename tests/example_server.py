@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +14,11 @@ from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from example_api.server import ROOT
+from example_api.server import gunicorn_command
+
+__all__ = ["ROOT", "ExampleServer", "environment", "free_port"]
+
 START_TIMEOUT = 30.0
 
 
@@ -33,47 +38,69 @@ def environment(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 class ExampleServer:
-    """example_api under gunicorn; ``base`` is its URL. Stop it with :meth:`stop`."""
+    """example_api under gunicorn; ``base`` is its URL. Stop it with :meth:`stop`.
 
-    def __init__(self, config: Mapping[str, Any], *, workers: int = 2, threads: int = 4):
+    gunicorn's stderr goes to a file, never to a pipe: claimguard logs a line per
+    refusal, and a pipe nobody reads would fill up and block the workers in the middle
+    of a test. :meth:`log_tail` shows the end of it.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        workers: int = 2,
+        threads: int = 4,
+        warm_up: bool = False,
+        log_path: Path | None = None,
+    ) -> None:
+        self.workers = workers
         self.port = free_port()
+        self.host = "127.0.0.1"
         self.base = f"http://127.0.0.1:{self.port}"
+        if log_path is None:
+            handle, name = tempfile.mkstemp(prefix="example_api-", suffix=".log")
+            os.close(handle)
+            log_path = Path(name)
+            self._own_log = True
+        else:
+            self._own_log = False
+        self.log_path = log_path
         env = {
             **os.environ,
             **environment(config),
             "EXAMPLE_API_BIND": f"127.0.0.1:{self.port}",
             "EXAMPLE_API_WORKERS": str(workers),
             "EXAMPLE_API_THREADS": str(threads),
+            "EXAMPLE_API_WARM_UP": "1" if warm_up else "0",
         }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(ROOT / "example_api" / "gunicorn.conf.py"),
-                "example_api:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self._wait_ready()
+        env.pop("EXAMPLE_API_ACCESS_LOG", None)
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                gunicorn_command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                _, err = self.process.communicate(timeout=5)
-                raise RuntimeError(f"example_api exited: {err.decode(errors='replace')[-2000:]}")
+                raise RuntimeError(f"example_api exited:\n{self.log_tail()}")
             try:
                 if requests.get(f"{self.base}/health", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("example_api did not start in time")
+                time.sleep(0.05)
+        raise RuntimeError(f"example_api did not start in time:\n{self.log_tail()}")
+
+    def log_tail(self, size: int = 3000) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_bytes()[-size:].decode(errors="replace")
+        return ""
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -83,5 +110,6 @@ class ExampleServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+        if self._own_log:
+            with contextlib.suppress(OSError):
+                self.log_path.unlink()

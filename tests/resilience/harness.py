@@ -10,8 +10,6 @@ import contextlib
 import http.client
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from base64 import urlsafe_b64encode
@@ -23,13 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from claimguard.testing import ForgedIssuer
-from example_server import ROOT
-from example_server import environment
-from example_server import free_port
+from example_server import ExampleServer
 
 AUDIENCE = "https://products.example.com"
 ROLES = "https://my-app.example.com/roles"
-START_TIMEOUT = 30.0
 #: Socket timeout of every client request: far above any answer we expect.
 CLIENT_TIMEOUT = 15.0
 
@@ -48,13 +43,8 @@ class Answer:
         return json.loads(self.body)
 
 
-class ApiServer:
-    """example_api under gunicorn on a free loopback port.
-
-    Like ``tests/example_server.ExampleServer``, but gunicorn's stderr goes to a file:
-    claimguard logs a WARNING per 503, and a pipe nobody reads would fill up and block
-    the workers in the middle of a fault test. :meth:`log_tail` shows the end of it.
-    """
+class ApiServer(ExampleServer):
+    """example_api under gunicorn, its log in the test's folder (see ExampleServer)."""
 
     def __init__(
         self,
@@ -65,66 +55,9 @@ class ApiServer:
         threads: int,
         warm_up: bool = False,
     ) -> None:
-        self.workers = workers
-        self.port = free_port()
-        self.host = "127.0.0.1"
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = {
-            **os.environ,
-            **environment(config),
-            "EXAMPLE_API_BIND": f"127.0.0.1:{self.port}",
-            "EXAMPLE_API_WORKERS": str(workers),
-            "EXAMPLE_API_THREADS": str(threads),
-            "EXAMPLE_API_WARM_UP": "1" if warm_up else "0",
-        }
-        env.pop("EXAMPLE_API_ACCESS_LOG", None)
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    str(ROOT / "example_api" / "gunicorn.conf.py"),
-                    "example_api:create_app()",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        try:
-            self._wait_started()
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_started(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"example_api exited:\n{self.log_tail()}")
-            try:
-                if get(self, "/health", timeout=1).status == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"example_api did not start in time:\n{self.log_tail()}")
-
-    def log_tail(self, size: int = 3000) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_bytes()[-size:].decode(errors="replace")
-        return ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        super().__init__(
+            config, workers=workers, threads=threads, warm_up=warm_up, log_path=log_path
+        )
 
 
 @contextlib.contextmanager
