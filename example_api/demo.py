@@ -53,7 +53,20 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 30
     return False
 
 
-def _print_requests(base: str, tokens: dict[str, str]) -> None:
+def _seed_product(base: str, admin_token: str) -> int:
+    """Create one product for the printed commands to change and delete; its id."""
+    response = requests.post(
+        f"{base}/products",
+        json={"name": "Demo mug", "price": 9.5, "description": "made by make demo", "stock": 5},
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    product_id: int = response.json()["id"]
+    return product_id
+
+
+def _print_requests(base: str, tokens: dict[str, str], product_id: int) -> None:
     print(BANNER)
     print("The products API is running at", base)
     print("Paste these into another terminal (tokens valid for 8 hours):\n")
@@ -85,15 +98,18 @@ curl -si -X POST -H "Authorization: Bearer $EDITOR_TOKEN" \\
 curl -s -X POST -H "Authorization: Bearer $EDITOR_TOKEN" \\
      -H 'Content-Type: application/json' -d '{{"name": "", "price": -1}}' {base}/products
 
-# editor can change a product                               -> 200
+# viewer reads the product the demo created                 -> 200
+curl -s -H "Authorization: Bearer $VIEWER_TOKEN" {base}/products/{product_id}
+
+# editor can change it                                      -> 200
 curl -s -X PATCH -H "Authorization: Bearer $EDITOR_TOKEN" \\
-     -H 'Content-Type: application/json' -d '{{"stock": 3}}' {base}/products/1
+     -H 'Content-Type: application/json' -d '{{"stock": 3}}' {base}/products/{product_id}
 
 # editor cannot delete                                      -> 403
-curl -si -X DELETE -H "Authorization: Bearer $EDITOR_TOKEN" {base}/products/1
+curl -si -X DELETE -H "Authorization: Bearer $EDITOR_TOKEN" {base}/products/{product_id}
 
 # admin can delete                                          -> 204
-curl -si -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" {base}/products/1
+curl -si -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" {base}/products/{product_id}
 
 # A tampered token                                          -> 401 invalid_token
 curl -si -H "Authorization: Bearer ${{VIEWER_TOKEN}}x" {base}/products
@@ -137,7 +153,10 @@ def main() -> int:
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # SIGINT too: a shell that starts the demo in the background ignores Ctrl-C for it,
+    # and Python then installs no KeyboardInterrupt handler of its own.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         if not _wait_ready(base, process):
             print(f"The API did not start on {base} (is the port taken? set EXAMPLE_API_PORT).")
@@ -147,7 +166,7 @@ def main() -> int:
                 role: issuer.mint(roles=[role], expires_in=TOKEN_LIFETIME, sub=f"demo|{role}")
                 for role in ("viewer", "editor", "admin")
             }
-            _print_requests(base, tokens)
+            _print_requests(base, tokens, _seed_product(base, tokens["admin"]))
         else:
             print(f"The products API is running at {base}. Press Ctrl-C to stop it.")
         return process.wait()

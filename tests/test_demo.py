@@ -1,0 +1,137 @@
+"""`make demo` keeps its promise: the printed commands answer what they say, the
+development issuer is labelled, and Ctrl-C stops everything it started."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from example_server import ROOT
+from example_server import free_port
+
+TIMEOUT = 10
+
+
+def start_demo(port: int, database: Path, **env: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """Run the demo until it prints its last line; return the process and its output."""
+    environ = {**os.environ, "EXAMPLE_API_PORT": str(port), "EXAMPLE_API_DATABASE": str(database)}
+    for name in ("CLAIMGUARD_ISSUER", "CLAIMGUARD_DOMAIN"):
+        environ.pop(name, None)
+    environ.update(env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "example_api.demo"],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    output: list[str] = []
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        output.append(line)
+        if "Press Ctrl-C" in line or "Press Ctrl-C to stop it" in line:
+            return process, output
+    stop(process)
+    pytest.fail("the demo did not print its commands in time:\n" + "".join(output[-40:]))
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_demo_commands_answer_what_they_promise(tmp_path: Path) -> None:
+    port = free_port()
+    process, output = start_demo(port, tmp_path / "demo.sqlite3")
+    text = "".join(output)
+    try:
+        assert "DEVELOPMENT ISSUER" in text
+        assert "NEVER FOR PRODUCTION" in text
+        tokens = dict(re.findall(r"export (\w+)_TOKEN='([^']+)'", text))
+        assert set(tokens) == {"VIEWER", "EDITOR", "ADMIN"}
+        product = re.search(r"/products/(\d+)", text)
+        assert product is not None
+        base = f"http://127.0.0.1:{port}"
+        url = f"{base}/products/{product.group(1)}"
+
+        def auth(role: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {tokens[role]}"}
+
+        assert requests.get(f"{base}/products", timeout=TIMEOUT).status_code == 401
+        assert requests.get(url, headers=auth("VIEWER"), timeout=TIMEOUT).status_code == 200
+        denied = requests.post(
+            f"{base}/products",
+            json={"name": "Mug", "price": 9.5},
+            headers=auth("VIEWER"),
+            timeout=TIMEOUT,
+        )
+        assert denied.status_code == 403
+        created = requests.post(
+            f"{base}/products",
+            json={"name": "Mug", "price": 9.5},
+            headers=auth("EDITOR"),
+            timeout=TIMEOUT,
+        )
+        assert created.status_code == 201
+        patched = requests.patch(url, json={"stock": 3}, headers=auth("EDITOR"), timeout=TIMEOUT)
+        assert patched.status_code == 200
+        assert requests.delete(url, headers=auth("EDITOR"), timeout=TIMEOUT).status_code == 403
+        assert requests.delete(url, headers=auth("ADMIN"), timeout=TIMEOUT).status_code == 204
+    finally:
+        assert stop(process) == 0
+    # Ctrl-C stopped the API too: nothing answers on its port any more.
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_demo_never_starts_the_development_issuer_when_one_is_configured(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    process, output = start_demo(
+        port,
+        tmp_path / "demo.sqlite3",
+        CLAIMGUARD_DOMAIN="tenant.example.com",
+        CLAIMGUARD_AUDIENCE="https://products.example.com",
+    )
+    text = "".join(output)
+    try:
+        assert "NOT started" in text
+        assert "DEVELOPMENT ISSUER —" not in text
+        assert "export VIEWER_TOKEN" not in text
+    finally:
+        assert stop(process) == 0
