@@ -766,3 +766,49 @@ def test_plain_options_on_an_ordinary_route_is_authenticated(issuer: ForgedIssue
         "/admin", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}
     )
     assert preflight.status_code == 200
+
+
+def test_protected_blueprint_answers_a_preflight_without_running_the_view(
+    issuer: ForgedIssuer,
+) -> None:
+    """A view that handles OPTIONS itself must not run for an anonymous preflight."""
+    app = Flask(__name__)
+    issuer.configure(app)
+    guard = ClaimGuard(app)
+    payroll = Blueprint("payroll", __name__)
+    calls: list[str] = []
+
+    @payroll.route("/secret", methods=["GET", "OPTIONS"])
+    def secret() -> dict[str, str]:
+        calls.append("ran")
+        return {"secret": "payroll data"}
+
+    guard.protect(payroll, roles=["admin"])
+    app.register_blueprint(payroll)
+    client = app.test_client()
+    preflight = client.options(
+        "/secret",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert preflight.status_code == 200
+    assert b"payroll" not in preflight.get_data()
+    assert calls == []
+    assert client.options("/secret").status_code == 401
+    assert calls == []
+
+
+def test_a_reused_app_context_never_carries_a_token_to_the_next_request(
+    issuer: ForgedIssuer,
+) -> None:
+    """The verified token lives with its request, not with the app context: a context
+    that stays pushed (a test fixture, a nested dispatch) must not authenticate the
+    next request as the previous caller."""
+    app = make_app(issuer)
+    client = app.test_client()
+    with app.app_context():
+        first = client.get("/admin", headers=bearer(issuer.mint(roles=["admin"])))
+        assert first.status_code == 200
+        assert client.get("/admin").status_code == 401
+        assert client.get("/admin", headers={"Authorization": "Bearer garbage"}).status_code == 401
+        viewer = client.get("/admin", headers=bearer(issuer.mint(roles=["viewer"])))
+        assert viewer.status_code == 403

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import g
+from flask import has_request_context
+from flask import request
 from werkzeug.local import LocalProxy
 
 from .validation import VerifiedToken
 
 __all__ = ["current_token", "get_current_token"]
 
-_G_TOKEN = "_claimguard_token"
+#: Where the request's verified token is kept: in the WSGI environ of that request.
+#: Not on ``flask.g``, which belongs to the app context: an app context that is already
+#: pushed (a test fixture, a nested dispatch) is reused by the next request, and a
+#: token kept there would authenticate it as the previous caller.
+ENVIRON_KEY = "claimguard.token"
 
 
 def get_current_token() -> VerifiedToken | None:
@@ -25,13 +30,10 @@ def get_current_token() -> VerifiedToken | None:
         if token is None:
             ...
     """
-    token = g.get(_G_TOKEN)
+    if not has_request_context():
+        return None
+    token = request.environ.get(ENVIRON_KEY)
     return token if isinstance(token, VerifiedToken) else None
-
-
-def _set_current_token(token: VerifiedToken | None) -> None:
-    # Written only after every check passed (the token verified, the requirements met).
-    setattr(g, _G_TOKEN, token)
 
 
 #: A proxy to :func:`get_current_token` for convenient attribute access in views:

@@ -19,13 +19,12 @@ from flask import Blueprint
 from flask import Flask
 from flask import Response
 from flask import current_app
-from flask import g
 from flask import jsonify
 from flask import request
 
 from . import decorators
 from .bearer import parse_authorization
-from .context import _G_TOKEN
+from .context import ENVIRON_KEY
 from .errors import BearerError
 from .errors import ClaimGuardError
 from .errors import ConfigurationError
@@ -86,27 +85,26 @@ def verify_current_request(
     """Authenticate the current request and check ``requirements``; see
     :meth:`ClaimGuard.verify_request`."""
     state = _state()
-    request_g = g._get_current_object()
-    token: VerifiedToken | None = request_g.get(_G_TOKEN)
+    environ = request.environ
+    token: VerifiedToken | None = environ.get(ENVIRON_KEY)
     if token is None:
-        req = request._get_current_object()  # type: ignore[attr-defined]
         # WSGI hands over one value per header: servers (and Werkzeug's test client)
         # fold repeated Authorization fields into one comma-joined value (RFC 9110
         # §5.3), which the parser refuses as several credentials.
-        header = req.environ.get("HTTP_AUTHORIZATION")
-        query_token = _has_query_token(req.environ.get("QUERY_STRING", ""))
+        header = environ.get("HTTP_AUTHORIZATION")
+        query_token = _has_query_token(environ.get("QUERY_STRING", ""))
         try:
             raw = parse_authorization(header, query_token=query_token)
         except MissingTokenError:
             if optional:
-                setattr(request_g, _G_TOKEN, None)
+                environ[ENVIRON_KEY] = None
                 return None
             raise
         token = state.validator.validate(raw)
     for requirement in requirements:
         requirement.check(token, state.validator.rules)
     # Written only after every check passed (the token verified, the requirements met).
-    setattr(request_g, _G_TOKEN, token)
+    environ[ENVIRON_KEY] = token
     return token
 
 
@@ -206,9 +204,13 @@ class ClaimGuard:
         checks = _requirements(**{k: v for k, v in requirements.items() if k != "optional"})
         optional = bool(requirements.get("optional", False))
 
-        def guard_blueprint() -> None:
-            if not decorators.is_preflight():
-                verify_current_request(checks, optional=optional)
+        def guard_blueprint() -> Response | None:
+            if decorators.is_preflight():
+                # Answer the preflight here: letting dispatch go on would run a view
+                # that handles OPTIONS itself, without a token.
+                return current_app.make_default_options_response()
+            verify_current_request(checks, optional=optional)
+            return None
 
         blueprint.before_request(guard_blueprint)
 
