@@ -82,7 +82,7 @@ def list_products() -> dict[str, Any]:
     return {"items": items, "limit": limit, "offset": offset, "total": total}
 
 
-@bp.get("/products/<int:product_id>")
+@bp.get("/products/<int(max=9223372036854775807):product_id>")
 @requires_any_role(*READERS)
 def get_product(product_id: int) -> dict[str, Any]:
     product = _store().get(product_id)
@@ -100,13 +100,13 @@ def create_product() -> tuple[Response, int, dict[str, str]]:
     return jsonify(product), 201, {"Location": location}
 
 
-@bp.put("/products/<int:product_id>")
+@bp.put("/products/<int(max=9223372036854775807):product_id>")
 @requires_any_role(*WRITERS)
 def replace_product(product_id: int) -> dict[str, Any]:
     return _update(product_id, validate_product(_json_body()))
 
 
-@bp.patch("/products/<int:product_id>")
+@bp.patch("/products/<int(max=9223372036854775807):product_id>")
 @requires_any_role(*WRITERS)
 def patch_product(product_id: int) -> dict[str, Any]:
     return _update(product_id, validate_product(_json_body(), partial=True))
@@ -119,7 +119,7 @@ def _update(product_id: int, fields: dict[str, Any]) -> dict[str, Any]:
     return product
 
 
-@bp.delete("/products/<int:product_id>")
+@bp.delete("/products/<int(max=9223372036854775807):product_id>")
 @requires_role("admin")
 def delete_product(product_id: int) -> tuple[str, int]:
     if not _store().delete(product_id):

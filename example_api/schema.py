@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
+#: SQLite stores prices as 8-byte floats; larger values cannot be bound.
+MAX_PRICE = 1e15
 FIELDS = ("name", "price", "description", "stock")
 REQUIRED = ("name", "price")
 
@@ -31,8 +32,9 @@ def _price(value: Any) -> str | None:
     # JSON numbers only: a boolean is not a price, and NaN/Infinity are not numbers.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "must be a number"
-    if not math.isfinite(value) or value < 0:
-        return "must be a finite number >= 0"
+    # A comparison, not math.isfinite: a 400-digit JSON integer would overflow it.
+    if not 0 <= value <= MAX_PRICE:
+        return f"must be a finite number between 0 and {MAX_PRICE:g}"
     return None
 
 

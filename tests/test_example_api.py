@@ -216,6 +216,8 @@ INVALID_BODIES = [
     ({"name": "Mug", "price": "9.5"}, {"price"}),
     ({"name": "Mug", "price": True}, {"price"}),
     ({"name": "Mug", "price": None}, {"price"}),
+    ({"name": "Mug", "price": 10**30}, {"price"}),
+    ({"name": "Mug", "price": 10**400}, {"price"}),
     ({"name": "Mug", "price": 1, "stock": -1}, {"stock"}),
     ({"name": "Mug", "price": 1, "stock": 1.5}, {"stock"}),
     ({"name": "Mug", "price": 1, "stock": False}, {"stock"}),
@@ -415,3 +417,14 @@ def test_bad_environment_values_are_configuration_errors(
     monkeypatch.setenv("CLAIMGUARD_LEEWAY", "soon")
     with pytest.raises(ConfigurationError, match="CLAIMGUARD_LEEWAY"):
         create_app({"EXAMPLE_API_DATABASE": str(tmp_path / "db.sqlite3")})
+
+
+def test_huge_ids_are_404_never_500(server: str, issuer: ForgedIssuer) -> None:
+    """Ids beyond SQLite's 64-bit integers do not match the route: a JSON 404."""
+    response = requests.get(
+        f"{server}/products/99999999999999999999999",
+        headers=auth(issuer, "viewer"),
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"

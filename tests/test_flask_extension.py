@@ -620,6 +620,8 @@ def test_log_escapes_request_bytes(issuer: ForgedIssuer, caplog: pytest.LogCaptu
         ({"CLAIMGUARD_ROLES_CLAIM": ["https://x/roles", "scope"]}, "protocol claim"),
         ({"CLAIMGUARD_LEEWAY": 301}, "CLAIMGUARD_LEEWAY"),
         ({"CLAIMGUARD_LEEWAY": -1}, "CLAIMGUARD_LEEWAY"),
+        ({"CLAIMGUARD_LEEWAY": 10**400}, "CLAIMGUARD_LEEWAY"),
+        ({"CLAIMGUARD_ROLES_CLAIM": {"https://a/roles", "https://b/roles"}}, "list"),
         ({"CLAIMGUARD_JWKS_CACHE_TTL": 0}, "CLAIMGUARD_JWKS_CACHE_TTL"),
         ({"CLAIMGUARD_JWKS_COOLDOWN": 3601}, "CLAIMGUARD_JWKS_COOLDOWN"),
         ({"CLAIMGUARD_JWKS_MAX_STALE": 604801}, "CLAIMGUARD_JWKS_MAX_STALE"),

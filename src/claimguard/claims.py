@@ -133,6 +133,9 @@ class ClaimRules:
             names = ()
         elif isinstance(roles_claims, str):
             names = (roles_claims,)
+        elif isinstance(roles_claims, (set, frozenset)):
+            # Roles claims are read in order of trust; a set has no stable order.
+            raise ConfigurationError("roles claims must be a string or an ordered list, not a set")
         elif isinstance(roles_claims, Iterable):
             names = tuple(roles_claims)
         else:

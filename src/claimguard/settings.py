@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from .errors import ConfigurationError
 from .jwks import JWKSCache
 from .validation import TokenValidator
 from .validation import check_algorithms
+from .validation import check_number
 
 __all__ = ["DEFAULTS", "Settings"]
 
@@ -66,14 +66,8 @@ _RANGES: dict[str, tuple[float, float | None]] = {
 
 
 def _number(config: Mapping[str, Any], name: str) -> float:
-    value = config[name]
     low, high = _RANGES[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigurationError(f"{name} must be a number, got {value!r}")
-    if value < low or (high is not None and value > high):
-        limits = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        raise ConfigurationError(f"{name} must be {limits}, got {value!r}")
-    return float(value)
+    return check_number(name, config[name], low, high)
 
 
 def _strings(config: Mapping[str, Any], name: str, *, required: bool) -> tuple[str, ...]:
@@ -83,7 +77,9 @@ def _strings(config: Mapping[str, Any], name: str, *, required: bool) -> tuple[s
             raise ConfigurationError(f"{name} is required")
         return ()
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple, set, frozenset)):
+    # A list or tuple, not a set: CLAIMGUARD_ROLES_CLAIM is read in order, and a set's
+    # order follows string hashing, which differs between worker processes.
+    if not isinstance(items, (list, tuple)):
         raise ConfigurationError(f"{name} must be a string or a list of strings, got {value!r}")
     for item in items:
         if not isinstance(item, str) or not item.strip():

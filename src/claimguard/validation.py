@@ -50,7 +50,7 @@ from .keys import algorithm
 from .token_cache import CachedToken
 from .token_cache import TokenCache
 
-__all__ = ["TokenValidator", "VerifiedToken", "check_algorithms"]
+__all__ = ["TokenValidator", "VerifiedToken", "check_algorithms", "check_number"]
 
 # Python's datetime range, as POSIX seconds: a NumericDate outside it cannot be compared
 # as a time and is refused (RFC 7519 §2 allows any JSON number; we allow usable ones).
@@ -148,7 +148,11 @@ def check_algorithms(algorithms: Iterable[str]) -> tuple[str, ...]:
     return tuple(str(name) for name in names)
 
 
-def _check_number(name: str, value: object, low: float, high: float | None) -> float:
+def check_number(name: str, value: object, low: float, high: float | None) -> float:
+    """Validate a numeric setting: a real number (not a bool) within ``[low, high]``.
+
+    :raises ConfigurationError: naming the setting and the allowed range.
+    """
     top = _FLOAT_MAX if high is None else high
     # Compare, never convert first: a 400-digit int is a number but no float, and NaN
     # fails every comparison (so it is refused here as well).
@@ -239,13 +243,13 @@ class TokenValidator:
         self.issuers: dict[str, JWKSCache] = dict(issuers)
         self.audiences = frozenset(_string_list("CLAIMGUARD_AUDIENCE", audiences))
         self.algorithms = frozenset(check_algorithms(algorithms))
-        self.leeway = _check_number("CLAIMGUARD_LEEWAY", leeway, 0, 300)
+        self.leeway = check_number("CLAIMGUARD_LEEWAY", leeway, 0, 300)
         self.rules = ClaimRules(roles_claims, scope_claim, permissions_claim)
         self.strict_typ = bool(strict_typ)
         self.max_token_age = (
             None
             if max_token_age is None
-            else _check_number("CLAIMGUARD_MAX_TOKEN_AGE", max_token_age, 1, None)
+            else check_number("CLAIMGUARD_MAX_TOKEN_AGE", max_token_age, 1, None)
         )
         self.allowed_clients = (
             None
@@ -263,7 +267,7 @@ class TokenValidator:
                     f"audience {audience!r} is a client ID: ID tokens carry it as aud, so "
                     "they would pass as access tokens. Use your API identifier."
                 )
-        size = int(_check_number("CLAIMGUARD_TOKEN_CACHE_SIZE", token_cache_size, 0, 1_000_000))
+        size = int(check_number("CLAIMGUARD_TOKEN_CACHE_SIZE", token_cache_size, 0, 1_000_000))
         self._cache = TokenCache(size) if size else None
         self._clock = clock
         if self._cache is not None:
