@@ -35,6 +35,7 @@ from claimguard.testing import ForgedIssuer
 from claimguard.testing.issuer import ForgedKey
 from loopback import LoopbackServer
 from loopback import Reply
+from loopback import dribble
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -918,3 +919,37 @@ def test_a_forked_child_can_fetch_while_the_parent_holds_the_lock(
         time.sleep(0.02)
     assert os.waitstatus_to_exitcode(status) == 0
     assert forged_issuer.jwks_requests == 2  # the child's fetch reached the issuer
+
+
+def test_an_abandoned_fetch_ends_its_thread_and_socket(server: LoopbackServer) -> None:
+    """An endpoint that dribbles its status line and headers must not keep a fetch
+    thread (and its socket) alive: abandoning the fetch shuts its socket down."""
+    headers = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X" * 200
+    url = server.route("/jwks", dribble(headers, pause=0.05, raw=True))
+    cache = JWKSCache(url, timeout=0.3, cooldown=0)
+
+    def fetch_threads() -> int:
+        return sum(thread.name == "claimguard-jwks" for thread in threading.enumerate())
+
+    before = fetch_threads()
+    for _ in range(4):
+        with pytest.raises(KeySetUnavailableError):
+            cache.get_key("kid")
+        time.sleep(0.3)  # past the deadline: the next call abandons the stalled fetch
+    assert cache.wait_until_idle(2)  # abandons the last stalled fetch as well
+    deadline = time.monotonic() + 3
+    while fetch_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fetch_threads() == before, "a stalled fetch thread outlived its abandonment"
+    assert "abandoned" in (cache.status().last_error or "")
+
+
+def test_a_waiting_request_waits_at_most_the_timeout(server: LoopbackServer) -> None:
+    """DESIGN §5: requests wait for a fetch at most HTTP_TIMEOUT in total."""
+    headers = b"HTTP/1.1 200 OK\r\n" + b"X" * 100
+    url = server.route("/jwks", dribble(headers, pause=0.05, raw=True))
+    cache = JWKSCache(url, timeout=0.4, cooldown=0)
+    started = time.monotonic()
+    with pytest.raises(KeySetUnavailableError):
+        cache.get_key("kid")
+    assert time.monotonic() - started < 0.4 + 0.15

@@ -1136,3 +1136,30 @@ def test_any_input_gives_a_verified_token_or_a_claimguard_error(
         assert all(isinstance(role, str) for role in verified.roles)
         assert all(isinstance(scope, str) for scope in verified.scopes)
     assert issuer.jwks_requests <= 2  # the initial load and at most one kid refetch
+
+
+def test_token_cache_lock_is_recreated_in_a_forked_child(forged_issuer: ForgedIssuer) -> None:
+    """DESIGN §5: locks are re-created after a fork (gunicorn --preload). A token-cache
+    lock held by another thread at fork time must not deadlock the child."""
+    import os
+    import signal
+
+    validator = forged_issuer.validator()
+    token = forged_issuer.mint()
+    validator.validate(token)
+    assert validator._cache is not None
+    validator._cache._lock.acquire()  # as if a listener were pruning during the fork
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: validate (a cache hit) under a 5 s alarm
+            signal.alarm(5)
+            try:
+                validator.validate(token)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        validator._cache._lock.release()
+    assert os.WIFEXITED(status)
+    assert os.WEXITSTATUS(status) == 0

@@ -23,10 +23,12 @@ The rules, in the order a request meets them:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import socket
 import threading
 import time
 import weakref
@@ -35,6 +37,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import requests.adapters
+from urllib3.connection import HTTPConnection
+from urllib3.connection import HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.connectionpool import HTTPSConnectionPool
 
 from .discovery import auth0_jwks_url
 from .discovery import check_issuer_url
@@ -95,6 +102,60 @@ class _Flight:
         #: ``time.monotonic()`` after which the fetch is given up for lost.
         self.deadline = deadline
         self.abandoned = False
+        #: Sockets this fetch opened (claimguard's own session only), shut down when it
+        #: is abandoned so that its thread, blocked in a read, ends too.
+        self.sockets: list[socket.socket] = []
+
+    def track(self, sock: socket.socket) -> None:
+        self.sockets.append(sock)
+        if self.abandoned:
+            self.close_sockets()
+
+    def close_sockets(self) -> None:
+        for sock in list(self.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+# The fetch running in the current thread, for the connection classes below.
+_current = threading.local()
+
+
+def _track_connection(sock: socket.socket | None) -> None:
+    flight = getattr(_current, "flight", None)
+    if flight is not None and sock is not None:
+        flight.track(sock)
+
+
+class _TrackedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track_connection(self.sock)
+
+
+class _TrackedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track_connection(self.sock)
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class _TrackingAdapter(requests.adapters.HTTPAdapter):
+    """Opens connections whose sockets the current fetch records (see _Flight)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _TrackedHTTPPool,
+            "https": _TrackedHTTPSPool,
+        }
 
 
 # How long past its timeout a fetch may run before it is abandoned. The body read
@@ -166,6 +227,8 @@ class JWKSCache:
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
         self._loaded_at: float | None = None
+        #: ``(keys, loaded_at)`` in one attribute, for readers that take no lock.
+        self._snapshot: tuple[KeySet, float] | None = None
         self._failed_at: float | None = None
         self._last_error: str | None = None
         self._kid_refetch_at: float | None = None
@@ -191,6 +254,12 @@ class JWKSCache:
         # object keeps requests from reading credentials out of ~/.netrc.
         session.auth = _NoNetrc()
         session.headers["Accept"] = _ACCEPT
+        # Fetches are rare (once per TTL): a fresh connection each time means every
+        # socket is opened, and so recorded, by the fetch that uses it.
+        session.headers["Connection"] = "close"
+        adapter = _TrackingAdapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         return session
 
     def _reset_after_fork(self) -> None:
@@ -246,11 +315,11 @@ class JWKSCache:
         Used by the verified-token cache. Like :meth:`get_key`, it starts a background
         refresh once the set is past its TTL, so a removed key is noticed.
         """
-        # Lock-free on the hot path: a fetch replaces _keys and _loaded_at together, and
-        # either pairing of old and new values describes a set that was usable.
-        keys, loaded_at = self._keys, self._loaded_at
-        if keys is None or loaded_at is None:
+        # Lock-free on the hot path: a fetch publishes the set and its time as one tuple.
+        snapshot = self._snapshot
+        if snapshot is None:
             return False
+        keys, loaded_at = snapshot
         now = self._clock()
         age = now - loaded_at
         if age >= self.ttl + self.max_stale:
@@ -292,9 +361,24 @@ class JWKSCache:
             )
 
     def wait_until_idle(self, timeout: float | None = None) -> bool:
-        """Wait for a fetch in flight to finish (for tests and graceful shutdown)."""
+        """Wait for a fetch in flight to finish (for tests and graceful shutdown).
+
+        A fetch still running past its deadline is abandoned rather than waited for.
+        """
         flight = self._flight
-        return flight is None or flight.done.wait(self.timeout + 1 if timeout is None else timeout)
+        if flight is None:
+            return True
+        end = time.monotonic() + (self.timeout + 1 if timeout is None else timeout)
+        while not flight.done.is_set():
+            now = time.monotonic()
+            if now >= end:
+                return False
+            if now > flight.deadline:
+                with self._lock:
+                    self._live_flight(self._clock())
+                continue
+            flight.done.wait(min(end, flight.deadline + 0.01) - now)
+        return True
 
     # -- state, all called with the lock held -------------------------------------
 
@@ -340,6 +424,7 @@ class JWKSCache:
         flight = self._flight
         if flight is not None and time.monotonic() > flight.deadline:
             flight.abandoned = True
+            flight.close_sockets()
             flight.error = f"no answer within {self.timeout:g}s (abandoned)"
             self._flight = None
             self._failed_at = now
@@ -378,7 +463,9 @@ class JWKSCache:
     # -- waiting and fetching -----------------------------------------------------
 
     def _await(self, flight: _Flight, kid: str | None) -> VerificationKey:
-        if not flight.done.wait(max(0.0, flight.deadline - time.monotonic())):
+        # DESIGN §5: a request waits for a fetch at most HTTP_TIMEOUT in total.
+        wait = min(self.timeout, flight.deadline - time.monotonic())
+        if not flight.done.wait(max(0.0, wait)):
             with self._lock:
                 now = self._clock()
                 self._live_flight(now)  # past its deadline: abandon it
@@ -399,6 +486,7 @@ class JWKSCache:
         )
 
     def _run_flight(self, flight: _Flight) -> None:
+        _current.flight = flight
         try:
             keys = self._fetch()
         except _FetchError as exc:
@@ -414,6 +502,7 @@ class JWKSCache:
                 if flight.error is None:
                     self._keys = keys
                     self._loaded_at = now
+                    self._snapshot = (keys, now)
                     self._failed_at = None
                     self._last_error = None
                 else:
@@ -443,6 +532,7 @@ class JWKSCache:
                 if self._flight is flight:
                     self._flight = None
             flight.done.set()
+            _current.flight = None
 
     def _fetch(self) -> KeySet:
         deadline = time.monotonic() + self.timeout

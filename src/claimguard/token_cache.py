@@ -22,7 +22,9 @@ Its size is bounded (least recently used entries go first); ``0`` turns it off.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,12 +49,27 @@ class CachedToken:
     iat: float | None
 
 
+_all_caches: weakref.WeakSet[TokenCache] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork time (a key-set listener pruning entries)
+    # would stay held forever in the child (DESIGN §5: locks are re-created after fork).
+    for cache in list(_all_caches):
+        cache._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class TokenCache:
     """A bounded, thread-safe LRU of verified tokens keyed by their SHA-256."""
 
     def __init__(self, size: int) -> None:
         self._entries: LRUCache[bytes, CachedToken] = LRUCache(size)
         self._lock = threading.Lock()
+        _all_caches.add(self)
 
     def __len__(self) -> int:
         return len(self._entries)
