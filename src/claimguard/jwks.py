@@ -23,12 +23,9 @@ The rules, in the order a request meets them:
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import math
 import os
-import socket
 import threading
 import time
 import weakref
@@ -37,11 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-import requests.adapters
-from urllib3.connection import HTTPConnection
-from urllib3.connection import HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool
-from urllib3.connectionpool import HTTPSConnectionPool
 
 from .discovery import auth0_jwks_url
 from .discovery import check_issuer_url
@@ -50,6 +42,11 @@ from .discovery import discovery_url
 from .errors import InvalidTokenError
 from .errors import KeySetUnavailableError
 from .errors import loggable
+from .fetching import FetchError
+from .fetching import SocketTracker
+from .fetching import get_json
+from .fetching import new_session
+from .fetching import tracking
 from .keys import KeySet
 from .keys import VerificationKey
 from .keys import load_jwks
@@ -57,8 +54,6 @@ from .keys import load_jwks
 __all__ = ["JWKSCache", "KeySetStatus"]
 
 log = logging.getLogger("claimguard")
-
-_ACCEPT = "application/jwk-set+json, application/json;q=0.9"
 
 
 @dataclass(frozen=True)
@@ -84,17 +79,6 @@ class KeySetStatus:
     fetches: int
 
 
-class _FetchError(Exception):
-    """A failed fetch: the reason is safe to log."""
-
-
-class _NoNetrc(requests.auth.AuthBase):
-    """Explicit empty auth: stops requests from sending ``.netrc`` credentials."""
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return request
-
-
 class _Flight:
     def __init__(self, deadline: float) -> None:
         self.done = threading.Event()
@@ -102,60 +86,9 @@ class _Flight:
         #: ``time.monotonic()`` after which the fetch is given up for lost.
         self.deadline = deadline
         self.abandoned = False
-        #: Sockets this fetch opened (claimguard's own session only), shut down when it
-        #: is abandoned so that its thread, blocked in a read, ends too.
-        self.sockets: list[socket.socket] = []
-
-    def track(self, sock: socket.socket) -> None:
-        self.sockets.append(sock)
-        if self.abandoned:
-            self.close_sockets()
-
-    def close_sockets(self) -> None:
-        for sock in list(self.sockets):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-
-# The fetch running in the current thread, for the connection classes below.
-_current = threading.local()
-
-
-def _track_connection(sock: socket.socket | None) -> None:
-    flight = getattr(_current, "flight", None)
-    if flight is not None and sock is not None:
-        flight.track(sock)
-
-
-class _TrackedHTTPConnection(HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _track_connection(self.sock)
-
-
-class _TrackedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _track_connection(self.sock)
-
-
-class _TrackedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _TrackedHTTPConnection
-
-
-class _TrackedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _TrackedHTTPSConnection
-
-
-class _TrackingAdapter(requests.adapters.HTTPAdapter):
-    """Opens connections whose sockets the current fetch records (see _Flight)."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _TrackedHTTPPool,
-            "https": _TrackedHTTPSPool,
-        }
+        #: The sockets this fetch opened (claimguard's own session only), shut down when
+        #: it is abandoned so that its thread, blocked in a read, ends too.
+        self.sockets = SocketTracker()
 
 
 # How long past its timeout a fetch may run before it is abandoned. The body read
@@ -222,7 +155,7 @@ class JWKSCache:
         self.timeout = float(timeout)
         self.max_bytes = int(max_bytes)
         self._own_session = session is None
-        self._session = session if session is not None else self._new_session()
+        self._session = session if session is not None else new_session()
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
@@ -247,28 +180,13 @@ class JWKSCache:
         """A cache for an Auth0 tenant or custom domain (``https://DOMAIN/.well-known/jwks.json``)."""
         return cls(auth0_jwks_url(domain), **options)
 
-    @staticmethod
-    def _new_session() -> requests.Session:
-        session = requests.Session()
-        # trust_env stays on for HTTPS_PROXY and REQUESTS_CA_BUNDLE; an explicit auth
-        # object keeps requests from reading credentials out of ~/.netrc.
-        session.auth = _NoNetrc()
-        session.headers["Accept"] = _ACCEPT
-        # Fetches are rare (once per TTL): a fresh connection each time means every
-        # socket is opened, and so recorded, by the fetch that uses it.
-        session.headers["Connection"] = "close"
-        adapter = _TrackingAdapter()
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
-
     def _reset_after_fork(self) -> None:
         # A lock held by another thread at fork time would stay held forever in the
         # child, and a shared connection pool would mix two processes' traffic.
         self._lock = threading.Lock()
         self._flight = None
         if self._own_session:
-            self._session = self._new_session()
+            self._session = new_session()
 
     # -- public API ---------------------------------------------------------------
 
@@ -424,7 +342,7 @@ class JWKSCache:
         flight = self._flight
         if flight is not None and time.monotonic() > flight.deadline:
             flight.abandoned = True
-            flight.close_sockets()
+            flight.sockets.close()
             flight.error = f"no answer within {self.timeout:g}s (abandoned)"
             self._flight = None
             self._failed_at = now
@@ -486,10 +404,10 @@ class JWKSCache:
         )
 
     def _run_flight(self, flight: _Flight) -> None:
-        _current.flight = flight
         try:
-            keys = self._fetch()
-        except _FetchError as exc:
+            with tracking(flight.sockets):
+                keys = self._fetch()
+        except FetchError as exc:
             flight.error = str(exc)
         except Exception as exc:  # never let a fetch thread die silently
             flight.error = f"unexpected {type(exc).__name__}"
@@ -532,7 +450,6 @@ class JWKSCache:
                 if self._flight is flight:
                     self._flight = None
             flight.done.set()
-            _current.flight = None
 
     def _fetch(self) -> KeySet:
         deadline = time.monotonic() + self.timeout
@@ -543,14 +460,19 @@ class JWKSCache:
             document = self._get_json(url, deadline)
             keys = load_jwks(document, source=url)
         except ValueError as exc:
-            raise _FetchError(f"{url}: {exc}") from None
-        except _FetchError:
+            raise FetchError(f"{url}: {exc}") from None
+        except FetchError:
             if self._discovery_issuer is not None:
                 self._jwks_url = None  # discover again next time: the URL may have moved
             raise
         if not keys.keys:
-            raise _FetchError(f"{url}: no usable signing key in the set")
+            raise FetchError(f"{url}: no usable signing key in the set")
         return keys
+
+    def _get_json(self, url: str, deadline: float) -> Any:
+        return get_json(
+            self._session, url, deadline=deadline, max_bytes=self.max_bytes, timeout=self.timeout
+        )
 
     def _discover(self, deadline: float) -> str:
         issuer = self._discovery_issuer
@@ -558,82 +480,16 @@ class JWKSCache:
         where = discovery_url(issuer)
         document = self._get_json(where, deadline)
         if not isinstance(document, dict):
-            raise _FetchError(f"{where}: discovery document is not a JSON object")
+            raise FetchError(f"{where}: discovery document is not a JSON object")
         # OpenID Connect Discovery 1.0 §4.3: the issuer value MUST match exactly.
         if document.get("issuer") != issuer:
-            raise _FetchError(
+            raise FetchError(
                 f"{where}: discovery issuer {loggable(document.get('issuer'))} "
                 f"does not equal the configured issuer {issuer!r}"
             )
         try:
             url = check_url(document.get("jwks_uri"), "discovered jwks_uri")
         except Exception as exc:
-            raise _FetchError(f"{where}: {exc}") from None
+            raise FetchError(f"{where}: {exc}") from None
         self._jwks_url = url
         return url
-
-    def _get_json(self, url: str, deadline: float) -> Any:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _FetchError(f"{url}: timed out")
-        # TLS is always verified: a CA bundle path set on a user's session is kept (an
-        # explicit ``True`` here would override it), ``verify=False`` is not.
-        session_verify = self._session.verify
-        verify: bool | str = True
-        if isinstance(session_verify, str) and session_verify:  # "" would mean no check
-            verify = session_verify
-        try:
-            response = self._session.get(
-                url,
-                timeout=(remaining, remaining),
-                allow_redirects=False,  # a redirect could lead anywhere
-                stream=True,
-                verify=verify,
-                headers={"Accept": _ACCEPT},
-                # Per request, so that a caller's session cannot bring ~/.netrc (or its
-                # own credentials) back: keys are public, nothing is ever sent.
-                auth=_NoNetrc(),
-            )
-        except requests.RequestException as exc:
-            raise _FetchError(f"{url}: request failed ({type(exc).__name__})") from None
-        with response:
-            if 300 <= response.status_code < 400:
-                raise _FetchError(f"{url}: HTTP {response.status_code} redirect not followed")
-            if response.status_code != 200:
-                raise _FetchError(f"{url}: HTTP {response.status_code}")
-            body = self._read_body(response, url, deadline)
-        try:
-            return json.loads(body, parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
-            raise _FetchError(f"{url}: body is not JSON") from None
-
-    def _read_body(self, response: requests.Response, url: str, deadline: float) -> bytes:
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise _FetchError(f"{url}: body of {declared} bytes exceeds {self.max_bytes}")
-        raw = response.raw
-        read = getattr(raw, "read1", None)  # one socket read at a time (urllib3 2)
-        body = bytearray()
-        try:
-            while True:
-                chunk = (
-                    read(65536, decode_content=True)
-                    if read
-                    else raw.read(4096, decode_content=True)
-                )
-                if not chunk:
-                    break
-                body += chunk
-                if len(body) > self.max_bytes:
-                    raise _FetchError(f"{url}: body exceeds {self.max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise _FetchError(f"{url}: body not received within {self.timeout}s")
-        except _FetchError:
-            raise
-        except Exception as exc:  # socket, urllib3 and decoding errors alike
-            raise _FetchError(f"{url}: reading the body failed ({type(exc).__name__})") from None
-        return bytes(body)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
