@@ -814,3 +814,25 @@ def test_a_reused_app_context_never_carries_a_token_to_the_next_request(
         assert client.get("/admin", headers={"Authorization": "Bearer garbage"}).status_code == 401
         viewer = client.get("/admin", headers=bearer(issuer.mint(roles=["viewer"])))
         assert viewer.status_code == 403
+
+
+def test_log_names_a_trailing_slash_issuer_mismatch(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_app(issuer).test_client()
+    token = issuer.mint(iss=issuer.issuer.rstrip("/"))
+    with caplog.at_level(logging.INFO, logger="claimguard"):
+        assert client.get("/auth", headers=bearer(token)).status_code == 401
+    assert "only by a trailing slash" in _log_text(caplog)
+
+
+def test_log_points_at_the_clock_for_tokens_from_the_future(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    client = make_app(issuer).test_client()
+    token = issuer.mint(iat=int(time.time()) + 120)
+    with caplog.at_level(logging.INFO, logger="claimguard"):
+        assert client.get("/auth", headers=bearer(token)).status_code == 401
+    assert "clock" in _log_text(caplog)

@@ -373,7 +373,8 @@ class TokenValidator:
         if not isinstance(iss, str) or iss not in self.issuers:
             raise InvalidTokenError(
                 "The access token was issued by an untrusted issuer.",
-                detail=f"iss {loggable(iss)} not in configured {sorted(self.issuers)}",
+                detail=f"iss {loggable(iss)} not in configured {sorted(self.issuers)}"
+                + _issuer_hint(iss, self.issuers),
             )
         return iss
 
@@ -435,11 +436,13 @@ class TokenValidator:
         # RFC 7519 §4.1.5: not before nbf.
         if nbf is not None and now < nbf - leeway:
             raise InvalidTokenError(
-                "The access token is not valid yet.", detail=f"nbf is {nbf - now:.0f}s ahead"
+                "The access token is not valid yet.",
+                detail=f"nbf is {nbf - now:.0f}s ahead{_CLOCK_HINT}",
             )
         if iat is not None and now < iat - leeway:
             raise InvalidTokenError(
-                "The access token is not valid yet.", detail=f"iat is {iat - now:.0f}s ahead"
+                "The access token is not valid yet.",
+                detail=f"iat is {iat - now:.0f}s ahead{_CLOCK_HINT}",
             )
         if self.max_token_age is not None:
             if iat is None:
@@ -467,4 +470,22 @@ def _id_token_hint(claims: Mapping[str, Any]) -> str:
             "; this looks like an ID token (it has nonce/at_hash): send the access token, "
             "requested with this API's identifier as audience"
         )
+    return ""
+
+
+_CLOCK_HINT = (
+    "; if valid tokens keep failing this way, this server's clock is behind the issuer's "
+    "(check NTP, or raise CLAIMGUARD_LEEWAY a little)"
+)
+
+
+def _issuer_hint(iss: object, configured: Mapping[str, object]) -> str:
+    # The most common mismatch: Auth0's iss ends with "/", a hand-typed setting does not.
+    if isinstance(iss, str):
+        for name in configured:
+            if name.rstrip("/") == iss.rstrip("/"):
+                return (
+                    "; it differs from a configured issuer only by a trailing slash: set "
+                    "CLAIMGUARD_ISSUER exactly as the token's iss (Auth0's ends with '/')"
+                )
     return ""
