@@ -46,7 +46,7 @@ def is_preflight() -> bool:
 
 
 def _options_answer(requirements: tuple[Requirement, ...], optional: bool) -> Any:
-    """The answer to an ``OPTIONS`` on a protected view, or ``None`` for other methods.
+    """The answer to an ``OPTIONS`` on a protected view.
 
     A CORS preflight carries no credentials by design (Fetch standard): it gets Flask's
     default ``OPTIONS`` response without a token. Any other ``OPTIONS`` is
@@ -55,8 +55,6 @@ def _options_answer(requirements: tuple[Requirement, ...], optional: bool) -> An
     """
     from .extension import verify_current_request
 
-    if request.environ.get("REQUEST_METHOD", "").upper() != "OPTIONS":
-        return None
     if not is_preflight():
         verify_current_request(requirements, optional=optional)
     return current_app.make_default_options_response()
@@ -69,10 +67,10 @@ def _protect(view: F, requirements: tuple[Requirement, ...], optional: bool) -> 
 
         @functools.wraps(view)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            answer = _options_answer(requirements, optional)
-            if answer is not None:
-                return answer
-            verify_current_request(requirements, optional=optional)
+            environ = request.environ
+            if environ.get("REQUEST_METHOD", "").upper() == "OPTIONS":
+                return _options_answer(requirements, optional)
+            verify_current_request(requirements, optional=optional, environ=environ)
             return await view(*args, **kwargs)
 
         wrapped: Any = async_wrapper
@@ -80,10 +78,10 @@ def _protect(view: F, requirements: tuple[Requirement, ...], optional: bool) -> 
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            answer = _options_answer(requirements, optional)
-            if answer is not None:
-                return answer
-            verify_current_request(requirements, optional=optional)
+            environ = request.environ
+            if environ.get("REQUEST_METHOD", "").upper() == "OPTIONS":
+                return _options_answer(requirements, optional)
+            verify_current_request(requirements, optional=optional, environ=environ)
             return view(*args, **kwargs)
 
         wrapped = wrapper

@@ -80,12 +80,17 @@ def _has_query_token(query_string: str) -> bool:
 
 
 def verify_current_request(
-    requirements: Iterable[Requirement] = (), *, optional: bool = False
+    requirements: Iterable[Requirement] = (),
+    *,
+    optional: bool = False,
+    environ: dict[str, Any] | None = None,
 ) -> VerifiedToken | None:
     """Authenticate the current request and check ``requirements``; see
-    :meth:`ClaimGuard.verify_request`."""
+    :meth:`ClaimGuard.verify_request`. ``environ`` is the request's, when the caller
+    already holds it."""
     state = _state()
-    environ = request.environ
+    if environ is None:
+        environ = request.environ
     token: VerifiedToken | None = environ.get(ENVIRON_KEY)
     if token is None:
         # WSGI hands over one value per header: servers (and Werkzeug's test client)
