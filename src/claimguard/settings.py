@@ -26,6 +26,7 @@ from .jwks import JWKSCache
 from .validation import TokenValidator
 from .validation import check_algorithms
 from .validation import check_number
+from .validation import check_strings
 
 __all__ = ["DEFAULTS", "Settings"]
 
@@ -70,21 +71,12 @@ def _number(config: Mapping[str, Any], name: str) -> float:
     return check_number(name, config[name], low, high)
 
 
-def _strings(config: Mapping[str, Any], name: str, *, required: bool) -> tuple[str, ...]:
+def _strings(config: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """An optional string-or-list setting; unset (or an empty list) is ``()``."""
     value = config.get(name)
     if value is None or value == [] or value == ():
-        if required:
-            raise ConfigurationError(f"{name} is required")
         return ()
-    items = [value] if isinstance(value, str) else value
-    # A list or tuple, not a set: CLAIMGUARD_ROLES_CLAIM is read in order, and a set's
-    # order follows string hashing, which differs between worker processes.
-    if not isinstance(items, (list, tuple)):
-        raise ConfigurationError(f"{name} must be a string or a list of strings, got {value!r}")
-    for item in items:
-        if not isinstance(item, str) or not item.strip():
-            raise ConfigurationError(f"{name} entries must be non-empty strings, got {item!r}")
-    return tuple(items)
+    return check_strings(name, value)
 
 
 def _is_uri(name: str) -> bool:
@@ -132,7 +124,7 @@ class Settings:
         merged = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
 
         domain = merged["CLAIMGUARD_DOMAIN"]
-        issuers = _strings(merged, "CLAIMGUARD_ISSUER", required=False)
+        issuers = _strings(merged, "CLAIMGUARD_ISSUER")
         if domain is not None and not issuers:
             issuers = (auth0_issuer(domain),)
         if not issuers:
@@ -148,14 +140,14 @@ class Settings:
         elif domain is not None:
             jwks_url = auth0_jwks_url(domain)
 
-        audiences = _strings(merged, "CLAIMGUARD_AUDIENCE", required=False)
+        audiences = _strings(merged, "CLAIMGUARD_AUDIENCE")
         if not audiences:
             raise ConfigurationError(
                 "CLAIMGUARD_AUDIENCE is required: set it to your API identifier (the "
                 "'Identifier' of the API in the Auth0 dashboard, e.g. "
                 "'https://products.example.com')"
             )
-        roles_claims = _strings(merged, "CLAIMGUARD_ROLES_CLAIM", required=False)
+        roles_claims = _strings(merged, "CLAIMGUARD_ROLES_CLAIM")
         for name in roles_claims:
             check_roles_claim(name)
             if not name.startswith("/") and not _is_uri(name):
@@ -173,7 +165,7 @@ class Settings:
             )
         realm = merged["CLAIMGUARD_REALM"]
         _check_realm(realm)
-        allowed = _strings(merged, "CLAIMGUARD_ALLOWED_CLIENTS", required=False)
+        allowed = _strings(merged, "CLAIMGUARD_ALLOWED_CLIENTS")
         return cls(
             issuers=issuers,
             audiences=audiences,

@@ -50,7 +50,13 @@ from .keys import algorithm
 from .token_cache import CachedToken
 from .token_cache import TokenCache
 
-__all__ = ["TokenValidator", "VerifiedToken", "check_algorithms", "check_number"]
+__all__ = [
+    "TokenValidator",
+    "VerifiedToken",
+    "check_algorithms",
+    "check_number",
+    "check_strings",
+]
 
 # Python's datetime range, as POSIX seconds: a NumericDate outside it cannot be compared
 # as a time and is refused (RFC 7519 §2 allows any JSON number; we allow usable ones).
@@ -164,12 +170,22 @@ def check_number(name: str, value: object, low: float, high: float | None) -> fl
     return float(value)
 
 
-def _string_list(name: str, value: object) -> tuple[str, ...]:
+def check_strings(name: str, value: object) -> tuple[str, ...]:
+    """Validate a setting that is one string or a list of them.
+
+    A list or tuple, not a set: some of these are read in order (the roles claims), and
+    a set's order follows string hashing, which differs between worker processes.
+
+    :raises ConfigurationError: empty, not a string/list/tuple, or an entry that is not
+        a non-blank string.
+    """
     items = (value,) if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple, set, frozenset)) or not items:
-        raise ConfigurationError(f"{name} must be a non-empty string or list of strings")
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ConfigurationError(
+            f"{name} must be a non-empty string or list of strings, got {value!r}"
+        )
     for item in items:
-        if not isinstance(item, str) or not item:
+        if not isinstance(item, str) or not item.strip():
             raise ConfigurationError(f"{name} entries must be non-empty strings, got {item!r}")
     return tuple(items)
 
@@ -241,7 +257,7 @@ class TokenValidator:
             if not isinstance(keys, JWKSCache):
                 raise ConfigurationError(f"issuer {issuer!r} must be bound to a JWKSCache")
         self.issuers: dict[str, JWKSCache] = dict(issuers)
-        self.audiences = frozenset(_string_list("CLAIMGUARD_AUDIENCE", audiences))
+        self.audiences = frozenset(check_strings("CLAIMGUARD_AUDIENCE", audiences))
         self.algorithms = frozenset(check_algorithms(algorithms))
         self.leeway = check_number("CLAIMGUARD_LEEWAY", leeway, 0, 300)
         self.rules = ClaimRules(roles_claims, scope_claim, permissions_claim)
@@ -254,7 +270,7 @@ class TokenValidator:
         self.allowed_clients = (
             None
             if allowed_clients is None
-            else frozenset(_string_list("CLAIMGUARD_ALLOWED_CLIENTS", allowed_clients))
+            else frozenset(check_strings("CLAIMGUARD_ALLOWED_CLIENTS", allowed_clients))
         )
         for audience in self.audiences:
             if audience.rstrip("/").endswith("/userinfo"):
