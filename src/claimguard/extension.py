@@ -70,7 +70,7 @@ def _state() -> _AppState:
 def _has_query_token(query_string: str) -> bool:
     """Whether the query string carries an ``access_token`` parameter (RFC 6750 §2.3).
 
-    The byte search only skips parsing when the answer cannot be yes: a name can also be
+    The substring test only skips parsing when the answer cannot be yes: a name can also be
     percent-encoded (``access%5Ftoken``, ``%61ccess_token``), which decodes to the same
     parameter, so any ``%`` sends the query string to the real parser.
     """
@@ -91,8 +91,8 @@ def verify_current_request(
     state = _state()
     if environ is None:
         environ = request.environ
-    token: VerifiedToken | None = environ.get(ENVIRON_KEY)
-    if token is None:
+    token = environ.get(ENVIRON_KEY)
+    if not isinstance(token, VerifiedToken):  # only ever ours: anything else is ignored
         # WSGI hands over one value per header: servers (and Werkzeug's test client)
         # fold repeated Authorization fields into one comma-joined value (RFC 9110
         # §5.3), which the parser refuses as several credentials.
