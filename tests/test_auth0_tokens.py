@@ -33,6 +33,7 @@ from claimguard import VerifiedToken
 from claimguard.claims import freeze
 from claimguard.jws import parse_json_object
 from claimguard.testing import ForgedIssuer
+from expected import ManualClock as Clock
 from loopback import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "auth0"
@@ -103,16 +104,6 @@ def rfc7638(jwk: Mapping[str, Any]) -> str:
     """Hex SHA-256 of an RSA key's RFC 7638 canonical JSON."""
     canonical = json.dumps({"e": jwk["e"], "kty": jwk["kty"], "n": jwk["n"]}, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-class Clock:
-    """A settable wall clock for ``TokenValidator(clock=...)``."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -33,24 +33,12 @@ from claimguard.jwks import JWKSCache
 from claimguard.keys import KeySet
 from claimguard.testing import ForgedIssuer
 from claimguard.testing.issuer import ForgedKey
+from expected import ManualClock as FakeClock
 from loopback import LoopbackServer
 from loopback import Reply
 from loopback import dribble
 
 # -- helpers ------------------------------------------------------------------------
-
-
-class FakeClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

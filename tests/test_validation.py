@@ -38,33 +38,23 @@ from claimguard.errors import KeySetUnavailableError
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import ForgedKey
 from claimguard.token_cache import CachedToken
+from expected import ALGORITHM
+from expected import AUDIENCE_MISMATCH as AUDIENCE
+from expected import BOUND
+from expected import CLAIMS
+from expected import CLIENT
+from expected import EXPIRED
+from expected import ISSUER
+from expected import MALFORMED
+from expected import NOT_YET
+from expected import SIGNATURE
+from expected import T0
+from expected import TOO_LARGE
+from expected import TYPE
+from expected import UNKNOWN_KEY
+from expected import ManualClock as Clock
 
 ROLES = "https://my-app.example.com/roles"
-T0 = 1_800_000_000.0  # a fixed "now" for clock-seam tests (2027-01-15)
-
-ALGORITHM = "The access token uses an unsupported algorithm."
-MALFORMED = "The access token is malformed."
-ISSUER = "The access token was issued by an untrusted issuer."
-SIGNATURE = "The access token signature is invalid."
-UNKNOWN_KEY = "The access token was signed by an unknown key."
-CLAIMS = "The access token has invalid claims."
-AUDIENCE = "The access token is not meant for this API."
-NOT_YET = "The access token is not valid yet."
-TYPE = "The access token has an unsupported type."
-CLIENT = "The access token was issued to a client that is not allowed."
-BOUND = "The access token is bound to a key and cannot be used as a bearer token."
-TOO_LARGE = "The access token is too large."
-EXPIRED = "The access token expired."
-
-
-class Clock:
-    """A wall clock the test moves by hand (the ``clock=`` seam)."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def b64(data: bytes) -> str:

@@ -21,6 +21,18 @@ from flask import Flask
 
 from claimguard.testing import ForgedIssuer
 from example_api import create_app
+from expected import ALGORITHM as ALGORITHM
+from expected import AUDIENCE_MISMATCH as AUDIENCE_MISMATCH
+from expected import BOUND as BOUND
+from expected import CLAIMS as CLAIMS
+from expected import EXPIRED as EXPIRED
+from expected import ISSUER as ISSUER
+from expected import MALFORMED as MALFORMED
+from expected import NOT_YET as NOT_YET
+from expected import SIGNATURE as SIGNATURE
+from expected import TOO_LARGE as TOO_LARGE
+from expected import TYPE as TYPE
+from expected import UNKNOWN_KEY as UNKNOWN_KEY
 from loopback import LoopbackServer
 from loopback import Responder
 
@@ -31,18 +43,6 @@ ROLES = "https://my-app.example.com/roles"
 ADMIN_ONLY = "/products/999999999"
 
 # The fixed sentences of DESIGN §4: the only descriptions a client may ever see.
-ALGORITHM = "The access token uses an unsupported algorithm."
-MALFORMED = "The access token is malformed."
-ISSUER = "The access token was issued by an untrusted issuer."
-SIGNATURE = "The access token signature is invalid."
-UNKNOWN_KEY = "The access token was signed by an unknown key."
-CLAIMS = "The access token has invalid claims."
-AUDIENCE_MISMATCH = "The access token is not meant for this API."
-NOT_YET = "The access token is not valid yet."
-TYPE = "The access token has an unsupported type."
-BOUND = "The access token is bound to a key and cannot be used as a bearer token."
-TOO_LARGE = "The access token is too large."
-EXPIRED = "The access token expired."
 MISSING = "An access token is required."
 HEADER_MALFORMED = "The Authorization header is malformed."
 NO_TOKEN = "The Authorization header has no token."
@@ -269,16 +269,3 @@ def raw_http(port: int, request: bytes, *, timeout: float = 10) -> Answer:
 #: The suite's names for the shared loopback server and its responders (tests/loopback.py).
 HostileServer = LoopbackServer
 Script = Responder
-
-
-class Clock:
-    """A monotonic clock the test moves by hand (``JWKSCache(clock=...)``)."""
-
-    def __init__(self, now: float = 10_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds

@@ -28,6 +28,7 @@ from claimguard.errors import KeySetUnavailableError
 from claimguard.keys import MAX_KEYS
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import ForgedKey
+from expected import ManualClock as Clock
 from loopback import dribble
 from loopback import reply
 from loopback import silent
@@ -37,7 +38,6 @@ from .attacks import AUDIENCE
 from .attacks import ROLES
 from .attacks import SIGNATURE
 from .attacks import UNKNOWN_KEY
-from .attacks import Clock
 from .attacks import HostileServer
 from .attacks import Script
 from .attacks import bearer
