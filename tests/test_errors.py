@@ -159,7 +159,28 @@ def test_detail_stays_out_of_the_wire() -> None:
     assert "evil" not in error.www_authenticate("api")
     assert "evil" not in str(error.body())
     assert "evil" in error.detail
-    assert str(error) == error.detail
+    assert "evil" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MissingTokenError(detail="no Authorization header on GET /admin"),
+        InvalidRequestError(detail="two credentials: 'Bearer a, Bearer b'"),
+        InvalidTokenError("The access token is not meant for this API.", detail="aud 'x'"),
+        ExpiredTokenError(detail="expired 60s ago"),
+        InsufficientScopeError("roles", ["admin"], detail="sub 'auth0|1' has ['viewer']"),
+        KeySetUnavailableError(detail="https://tenant.example/jwks.json: HTTP 502"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_str_of_a_refusal_is_the_public_sentence(error: ClaimGuardError) -> None:
+    """A catch-all handler that renders str(error) (errorhandler(Exception), a framework
+    that prints exception messages) sends the client the public sentence, never the
+    log-only detail with the audiences, the subject or its roles."""
+    assert str(error) == error.description
+    assert error.detail not in str(error)
+    assert error.args == (error.description,)
 
 
 # -- bodies -----------------------------------------------------------------------------

@@ -836,3 +836,142 @@ def test_log_points_at_the_clock_for_tokens_from_the_future(
     with caplog.at_level(logging.INFO, logger="claimguard"):
         assert client.get("/auth", headers=bearer(token)).status_code == 401
     assert "clock" in _log_text(caplog)
+
+
+# -- set-ups that would drop a requirement are refused -------------------------------
+
+
+def _blueprint_app(issuer: ForgedIssuer) -> tuple[Flask, ClaimGuard, Blueprint]:
+    app = Flask(__name__)
+    issuer.configure(app)
+    guard = ClaimGuard(app)
+    admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+    @admin.get("/stats")
+    def stats() -> dict[str, str]:
+        return {"sub": current_token.subject}
+
+    return app, guard, admin
+
+
+@pytest.mark.parametrize(
+    "requirement",
+    [
+        {"roles": ["admin"]},
+        {"any_roles": ["admin"]},
+        {"scopes": "read:stats"},
+        {"any_scopes": ["read:stats"]},
+        {"permissions": ["read:stats"]},
+        {"any_permissions": ["read:stats"]},
+    ],
+)
+def test_optional_with_a_requirement_is_refused_at_set_up(
+    issuer: ForgedIssuer, requirement: dict[str, Any]
+) -> None:
+    """With optional=True a request without a token (or with Basic credentials) would
+    take the "no credentials" branch and never meet the requirement. Refused when the
+    blueprint is protected, and when verify_request is called."""
+    app, guard, admin = _blueprint_app(issuer)
+    with pytest.raises(TypeError, match="optional=True cannot be combined"):
+        guard.protect(admin, optional=True, **requirement)
+    assert not admin.before_request_funcs  # nothing half-registered
+    with app.test_request_context("/admin/stats"), pytest.raises(TypeError, match="optional"):
+        guard.verify_request(optional=True, **requirement)
+
+
+@pytest.mark.parametrize("optional", ["false", "False", 0, 1, None, "", [False]])
+def test_optional_must_be_a_real_bool(issuer: ForgedIssuer, optional: object) -> None:
+    """optional="false" read from the environment is a true string: refused, never read
+    as a truth value, in every form that takes it."""
+    app, guard, admin = _blueprint_app(issuer)
+    with pytest.raises(TypeError, match="optional must be True or False"):
+        guard.protect(admin, optional=optional)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="optional must be True or False"):
+        requires_auth(optional=optional)  # type: ignore[arg-type]
+    with app.test_request_context("/admin/stats"), pytest.raises(TypeError, match="optional"):
+        guard.verify_request(optional=optional)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "requirement",
+    [
+        {"roles": []},
+        {"any_roles": []},
+        {"scopes": ()},
+        {"any_scopes": []},
+        {"permissions": []},
+        {"any_permissions": set()},
+        {"roles": [""]},
+        {"any_roles": ["admin", "  "]},
+        {"roles": ""},
+        {"roles": [None]},
+        {"roles": 7},
+    ],
+)
+def test_empty_requirements_are_refused(issuer: ForgedIssuer, requirement: dict[str, Any]) -> None:
+    """any_roles=[] once turned an admin-only blueprint into "any valid token". An empty
+    list or an empty name is refused, like the decorators' @requires_role()."""
+    app, guard, admin = _blueprint_app(issuer)
+    with pytest.raises(TypeError):
+        guard.protect(admin, **requirement)
+    assert not admin.before_request_funcs
+    with app.test_request_context("/admin/stats"), pytest.raises(TypeError):
+        guard.verify_request(**requirement)
+
+
+def test_a_protected_blueprint_with_a_requirement_refuses_no_token_and_basic(
+    issuer: ForgedIssuer,
+) -> None:
+    """The control for the refusals above: what a correct set-up answers."""
+    app, guard, admin = _blueprint_app(issuer)
+    guard.protect(admin, roles=["admin"])
+    app.register_blueprint(admin)
+    client = app.test_client()
+    assert client.get("/admin/stats").status_code == 401
+    basic = client.get("/admin/stats", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert basic.status_code == 401
+    viewer = client.get("/admin/stats", headers=bearer(issuer.mint(roles=["viewer"])))
+    assert viewer.status_code == 403
+    ok = client.get("/admin/stats", headers=bearer(issuer.mint(roles=["admin"])))
+    assert ok.status_code == 200
+
+
+def test_optional_blueprint_without_requirements_still_works(issuer: ForgedIssuer) -> None:
+    """optional=True alone stays allowed: no token → the view runs with no token."""
+    app, guard, admin = _blueprint_app(issuer)
+
+    @admin.get("/whoami")
+    def whoami() -> dict[str, str | None]:
+        token = get_current_token()
+        return {"sub": None if token is None else token.subject}
+
+    guard.protect(admin, optional=True)
+    app.register_blueprint(admin)
+    client = app.test_client()
+    assert client.get("/admin/whoami").get_json() == {"sub": None}
+    signed = client.get("/admin/whoami", headers=bearer(issuer.mint(sub="auth0|7")))
+    assert signed.get_json() == {"sub": "auth0|7"}
+    assert client.get("/admin/whoami", headers=bearer("garbage")).status_code == 401
+
+
+# -- str(error) is safe to show --------------------------------------------------------
+
+
+def test_a_handler_that_renders_str_error_leaks_no_detail(issuer: ForgedIssuer) -> None:
+    """Apps often answer str(error) from their own handler. It is the public sentence:
+    neither the configured audience nor the subject or its roles reach the client."""
+    app = make_app(issuer)
+
+    @app.errorhandler(ClaimGuardError)
+    def render(error: ClaimGuardError) -> tuple[dict[str, str], int]:
+        return {"message": str(error)}, error.status_code
+
+    client = app.test_client()
+    wrong_audience = issuer.mint(aud="https://other-api.example")
+    response = client.get("/admin", headers=bearer(wrong_audience))
+    assert response.status_code == 401
+    assert response.get_json() == {"message": "The access token is not meant for this API."}
+    assert issuer.audience not in response.get_data(as_text=True)
+    viewer = client.get("/admin", headers=bearer(issuer.mint(sub="auth0|secret", roles=["v"])))
+    assert viewer.status_code == 403
+    assert viewer.get_json() == {"message": "The access token lacks a required role."}

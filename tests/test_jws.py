@@ -96,6 +96,9 @@ def test_five_parts_jwe_is_refused() -> None:
     """RFC 7516 §7.1: five parts is an encrypted JWE, never accepted as an access token."""
     error = refused(token() + ".YWJj.ZGVm")
     assert "JWE" in error.detail
+    # The log names the usual cause: Auth0 encrypts tokens requested without audience.
+    assert "requested no audience" in error.detail
+    assert "requested no audience" not in str(error)
 
 
 def test_empty_header_is_refused() -> None:

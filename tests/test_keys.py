@@ -195,7 +195,20 @@ def _off_curve() -> JWK:
 
 
 def _rsa_with(**changes: Any) -> JWK:
-    return public("RS256", kid="bad", **changes)
+    return public("RS256", **{"kid": "bad", **changes})
+
+
+def _int_b64(value: int) -> str:
+    return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+
+def _rsa_modulus(bits: int) -> str:
+    """An odd modulus of exactly ``bits`` bits: enough to import, no private key needed."""
+    return _int_b64((1 << (bits - 1)) | 0xABCDEF | 1)
+
+
+def _rsa_exponent(value: int) -> JWK:
+    return _rsa_with(e=_int_b64(value))
 
 
 UNUSABLE: dict[str, tuple[Callable[[], Any], str]] = {
@@ -223,6 +236,11 @@ UNUSABLE: dict[str, tuple[Callable[[], Any], str]] = {
     "rsa-modulus-not-a-string": (lambda: _rsa_with(n=12345), "does not import"),
     "rsa-modulus-missing": (lambda: _rsa_with(n=None), "does not import"),
     "rsa-even-exponent": (lambda: _rsa_with(e=b64url(b"\x01\x00\x00")), "does not import"),
+    # Bounded verification cost: moduli up to 8192 bits, exponents below 2**32.
+    "rsa-8200-bit-modulus": (lambda: _rsa_with(n=_rsa_modulus(8200)), "8200 bits"),
+    "rsa-16384-bit-modulus": (lambda: _rsa_with(n=_rsa_modulus(16384)), "16384 bits"),
+    "rsa-exponent-2-to-the-32-plus-1": (lambda: _rsa_exponent(2**32 + 1), "exponent"),
+    "rsa-exponent-of-1000-bits": (lambda: _rsa_exponent((1 << 999) | 1), "exponent"),
     # EC (RFC 7518 §3.4, §6.2.1)
     "ec-secp256k1": (_secp256k1, "curve"),
     "ec-crv-missing": (lambda: public("ES256", kid="bad", crv=None), "curve"),
@@ -381,3 +399,18 @@ def test_only_asymmetric_algorithms_exist() -> None:
         with pytest.raises(KeyError):
             algorithm(name)
     assert set(keys_module._ALGORITHMS) == SUPPORTED_ALGORITHMS
+
+
+@pytest.mark.parametrize(
+    "jwk",
+    [
+        pytest.param(lambda: _rsa_with(n=_rsa_modulus(8192), kid="edge"), id="8192-bit-modulus"),
+        pytest.param(lambda: _rsa_with(e=_int_b64(2**32 - 1), kid="edge"), id="exponent-2**32-1"),
+        pytest.param(lambda: _rsa_with(e=_int_b64(3), kid="edge"), id="exponent-3"),
+    ],
+)
+def test_rsa_limits_keep_the_largest_allowed_values(jwk: Callable[[], JWK]) -> None:
+    """The RSA bounds are inclusive where the rule says so: 8192 bits and an odd exponent
+    under 2**32 still import (next to the over-the-limit cases in UNUSABLE)."""
+    key_set = load(jwk())
+    assert [key.kid for key in key_set.keys] == ["edge"]

@@ -384,10 +384,45 @@ def test_strict_typ_refuses_other_types_without_fetch(issuer: ForgedIssuer, typ:
     assert issuer.jwks_requests == before
 
 
-def test_typ_is_not_checked_by_default(validator: TokenValidator, issuer: ForgedIssuer) -> None:
-    """DESIGN §3: CLAIMGUARD_STRICT_TYP is off by default (Auth0 writes typ JWT)."""
-    assert validator.validate(issuer.mint(headers={"typ": "JWT"}))
-    assert validator.validate(issuer.mint(headers={"typ": None}))
+@pytest.mark.parametrize(
+    "typ", ["JWT", "jwt", "application/jwt", "at+jwt", "application/at+jwt", "AT+JWT", None]
+)
+def test_access_token_types_pass_when_not_strict(
+    validator: TokenValidator, issuer: ForgedIssuer, typ: str | None
+) -> None:
+    """CLAIMGUARD_STRICT_TYP is off by default (Auth0's default profile writes typ JWT):
+    typ may then be absent or name an access token (RFC 7519 §5.1, RFC 9068 §2.1)."""
+    assert validator.validate(issuer.mint(headers={"typ": typ}))
+
+
+@pytest.mark.parametrize(
+    "typ",
+    [
+        "dpop+jwt",  # RFC 9449 §4.2: a DPoP proof
+        "application/dpop+jwt",
+        "logout+jwt",  # OIDC Back-Channel Logout §2.4
+        "secevent+jwt",  # RFC 8417 §2.3: a security event token
+        "id_token+jwt",
+        "token-introspection+jwt",  # RFC 9701
+        "JOSE",
+        "at+jwt2",
+        "",
+        7,
+        ["JWT"],
+    ],
+)
+def test_other_kinds_of_jwt_are_refused_whatever_the_strictness(
+    validator: TokenValidator, issuer: ForgedIssuer, typ: object
+) -> None:
+    """RFC 8725 §3.11, explicit typing: a JWT whose typ names another class of token is
+    not an access token, even when the issuer signed it and strict typing is off. The
+    check comes before any key is fetched."""
+    token = issuer.mint(headers={"typ": typ})
+    before = issuer.jwks_requests
+    error = refuse(validator, token, TYPE)
+    assert "another kind of JWT" in error.detail
+    refuse(issuer.validator(strict_typ=True), token, TYPE)
+    assert issuer.jwks_requests == before
 
 
 # -- step 3: issuer ---------------------------------------------------------------------
@@ -647,16 +682,18 @@ def test_iat_in_the_future_is_refused(issuer: ForgedIssuer, clock: Clock) -> Non
     assert validator.validate(at(issuer, iat=T0 + 5))
 
 
-@pytest.mark.parametrize("iat", ["now", True, None])
-def test_iat_malformed_is_refused_but_absent_is_fine(
-    issuer: ForgedIssuer, clock: Clock, iat: object
-) -> None:
-    """RFC 7519 §4.1.6: iat is optional, but a NumericDate when present."""
+@pytest.mark.parametrize("iat", ["now", True, [T0], None])
+def test_iat_malformed_is_refused(issuer: ForgedIssuer, clock: Clock, iat: object) -> None:
+    """RFC 7519 §4.1.6: iat is a NumericDate."""
+    refuse(issuer.validator(clock=clock), at(issuer, iat=iat), CLAIMS)
+
+
+def test_iat_is_required(issuer: ForgedIssuer, clock: Clock) -> None:
+    """RFC 9068 §2.2: iat is REQUIRED in a JWT access token (Auth0 always sets it)."""
     validator = issuer.validator(clock=clock)
-    if iat is None:
-        assert validator.validate(at(issuer, iat=None))
-    else:
-        refuse(validator, at(issuer, iat=iat), CLAIMS)
+    error = refuse(validator, at(issuer, iat=None), CLAIMS)
+    assert error.detail == "iat is missing"
+    assert validator.validate(at(issuer, iat=T0 - 10))
 
 
 def test_max_token_age(issuer: ForgedIssuer, clock: Clock) -> None:
@@ -668,11 +705,11 @@ def test_max_token_age(issuer: ForgedIssuer, clock: Clock) -> None:
     assert issuer.validator(clock=clock).validate(at(issuer, iat=T0 - 3000))
 
 
-def test_max_token_age_requires_iat(issuer: ForgedIssuer, clock: Clock) -> None:
-    """DESIGN §3: with a maximum age set, iat becomes required."""
-    token = at(issuer, iat=None)
-    refuse(issuer.validator(clock=clock, max_token_age=60), token, CLAIMS)
-    assert issuer.validator(clock=clock).validate(token)
+def test_max_token_age_still_refuses_a_token_without_iat(
+    issuer: ForgedIssuer, clock: Clock
+) -> None:
+    """With a maximum age set, a token without iat stays refused (iat is always required)."""
+    refuse(issuer.validator(clock=clock, max_token_age=60), at(issuer, iat=None), CLAIMS)
 
 
 def test_allowed_clients_via_azp(issuer: ForgedIssuer) -> None:

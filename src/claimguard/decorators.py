@@ -20,6 +20,7 @@ from flask import current_app
 from flask import request
 
 from .requirements import Requirement
+from .requirements import check_optional
 from .requirements import names
 
 __all__ = [
@@ -102,13 +103,15 @@ def requires_auth(view: F | None = None, /, *, optional: bool = False) -> F | Ca
     :param optional: let a request *without* credentials through
         (:func:`~claimguard.get_current_token` is then ``None``). A token that is
         present but fails, or cannot be checked because keys are unavailable, is still
-        refused: optional auth fails closed.
+        refused: optional auth fails closed. It must be a real ``bool``: a string such
+        as ``"false"`` read from the environment raises ``TypeError``.
     """
     if view is not None:
         if not callable(view):
             raise TypeError("requires_auth takes only keyword arguments: optional=True")
         return _protect(view, (), optional=False)
-    return lambda fn: _protect(fn, (), optional=optional)
+    is_optional = check_optional(optional, ())
+    return lambda fn: _protect(fn, (), optional=is_optional)
 
 
 def _factory(kind: str, match: str, decorator: str) -> Callable[..., Callable[[F], F]]:

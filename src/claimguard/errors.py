@@ -23,6 +23,11 @@ Every error carries two texts:
     Values taken from an unverified token are escaped and truncated with
     :func:`claimguard.errors.loggable` before they get here. Never sent to clients.
 
+``str(error)`` is the ``description``, never the ``detail``: an app whose catch-all
+handler answers with ``str(error)`` (``errorhandler(Exception)``, a framework that
+renders exception messages) sends the client the public sentence and nothing of the
+configured audiences, the subject or its roles. Log ``error.detail`` explicitly.
+
 This module imports nothing from Flask: the Flask layer turns these into responses.
 """
 
@@ -111,8 +116,11 @@ class ClaimGuardError(Exception):
         self.description = _challenge_safe(description or "") or _challenge_safe(
             self.default_description
         )
+        #: The operator's explanation, for logs only (see the module docstring).
         self.detail = detail or self.description
-        super().__init__(self.detail)
+        # str(error) is the public sentence: a handler that renders exception messages
+        # must not send the log-only detail to the client.
+        super().__init__(self.description)
 
     def www_authenticate(self, realm: str) -> str | None:
         """The ``WWW-Authenticate`` value for this error, or ``None`` for no header."""
@@ -130,7 +138,10 @@ class ConfigurationError(ClaimGuardError):
 
     def __init__(self, message: str) -> None:
         super().__init__(None, detail=message)
+        # Raised to the operator at start-up, not answered to a client (the Flask layer
+        # renders it as a generic 500): its message is the whole point.
         self.description = message
+        self.args = (message,)
 
 
 class KeySetUnavailableError(ClaimGuardError):

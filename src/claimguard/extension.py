@@ -24,7 +24,9 @@ from flask import request
 
 from . import decorators
 from .bearer import parse_authorization
-from .context import ENVIRON_KEY
+from .context import EXTENSION_KEY
+from .context import store_token
+from .context import stored_token
 from .errors import BearerError
 from .errors import ClaimGuardError
 from .errors import ConfigurationError
@@ -33,6 +35,7 @@ from .errors import MissingTokenError
 from .errors import loggable
 from .jwks import KeySetStatus
 from .requirements import Requirement
+from .requirements import check_optional
 from .requirements import names
 from .settings import DEFAULTS
 from .settings import Settings
@@ -43,7 +46,6 @@ __all__ = ["ClaimGuard"]
 
 log = logging.getLogger("claimguard")
 
-EXTENSION_KEY = "claimguard"
 ErrorCallback = Callable[[ClaimGuardError], Response]
 C = TypeVar("C", bound=ErrorCallback)
 
@@ -80,7 +82,7 @@ def _has_query_token(query_string: str) -> bool:
 
 
 def verify_current_request(
-    requirements: Iterable[Requirement] = (),
+    requirements: tuple[Requirement, ...] = (),
     *,
     optional: bool = False,
     environ: dict[str, Any] | None = None,
@@ -88,11 +90,16 @@ def verify_current_request(
     """Authenticate the current request and check ``requirements``; see
     :meth:`ClaimGuard.verify_request`. ``environ`` is the request's, when the caller
     already holds it."""
+    if optional and requirements:  # refused at set-up; checked again, failing closed
+        check_optional(optional, requirements)
     state = _state()
+    validator = state.validator
     if environ is None:
         environ = request.environ
-    token = environ.get(ENVIRON_KEY)
-    if not isinstance(token, VerifiedToken):  # only ever ours: anything else is ignored
+    # Only a token this app's validator verified counts: another app that the same
+    # environ passed through has other issuers and audiences.
+    token = stored_token(environ, validator)
+    if token is None:
         # WSGI hands over one value per header: servers (and Werkzeug's test client)
         # fold repeated Authorization fields into one comma-joined value (RFC 9110
         # §5.3), which the parser refuses as several credentials.
@@ -102,14 +109,13 @@ def verify_current_request(
             raw = parse_authorization(header, query_token=query_token)
         except MissingTokenError:
             if optional:
-                environ[ENVIRON_KEY] = None
                 return None
             raise
-        token = state.validator.validate(raw)
+        token = validator.validate(raw)
     for requirement in requirements:
-        requirement.check(token, state.validator.rules)
+        requirement.check(token, validator.rules)
     # Written only after every check passed (the token verified, the requirements met).
-    environ[ENVIRON_KEY] = token
+    store_token(environ, validator, token)
     return token
 
 
@@ -179,21 +185,27 @@ class ClaimGuard:
     def verify_request(
         self,
         *,
-        roles: Iterable[str] = (),
-        any_roles: Iterable[str] = (),
-        scopes: Iterable[str] = (),
-        any_scopes: Iterable[str] = (),
-        permissions: Iterable[str] = (),
-        any_permissions: Iterable[str] = (),
+        roles: Iterable[str] | None = None,
+        any_roles: Iterable[str] | None = None,
+        scopes: Iterable[str] | None = None,
+        any_scopes: Iterable[str] | None = None,
+        permissions: Iterable[str] | None = None,
+        any_permissions: Iterable[str] | None = None,
         optional: bool = False,
     ) -> VerifiedToken | None:
         """Do the decorators' checks as a plain call, e.g. in ``before_request``.
 
+        Each keyword takes one name or a list of names; ``roles``, ``scopes`` and
+        ``permissions`` need every one, the ``any_`` forms at least one. A keyword given
+        with no names (``roles=[]``) raises ``TypeError``, as ``optional=True`` together
+        with a requirement does: neither may quietly turn a check into "any token".
+
         :returns: the verified token, or ``None`` when ``optional`` and no credentials.
         :raises BearerError: the request is refused (400/401/403).
         :raises KeySetUnavailableError: keys cannot be obtained (503).
+        :raises TypeError: an empty requirement, or ``optional`` misused.
         """
-        requirements = _requirements(
+        checks = _requirements(
             roles=roles,
             any_roles=any_roles,
             scopes=scopes,
@@ -201,20 +213,42 @@ class ClaimGuard:
             permissions=permissions,
             any_permissions=any_permissions,
         )
-        return verify_current_request(requirements, optional=optional)
+        return verify_current_request(checks, optional=check_optional(optional, checks))
 
-    def protect(self, blueprint: Blueprint, **requirements: Any) -> None:
-        """Require a token (and any ``verify_request`` keywords) on every route of
-        ``blueprint``. CORS preflights pass, as with the decorators."""
-        checks = _requirements(**{k: v for k, v in requirements.items() if k != "optional"})
-        optional = bool(requirements.get("optional", False))
+    def protect(
+        self,
+        blueprint: Blueprint,
+        *,
+        roles: Iterable[str] | None = None,
+        any_roles: Iterable[str] | None = None,
+        scopes: Iterable[str] | None = None,
+        any_scopes: Iterable[str] | None = None,
+        permissions: Iterable[str] | None = None,
+        any_permissions: Iterable[str] | None = None,
+        optional: bool = False,
+    ) -> None:
+        """Require a token, and what the keywords name, on every route of ``blueprint``.
+
+        The keywords are :meth:`verify_request`'s, checked here, when the blueprint is
+        set up: an empty requirement or ``optional=True`` beside one raises
+        ``TypeError`` at import time. CORS preflights pass, as with the decorators.
+        """
+        checks = _requirements(
+            roles=roles,
+            any_roles=any_roles,
+            scopes=scopes,
+            any_scopes=any_scopes,
+            permissions=permissions,
+            any_permissions=any_permissions,
+        )
+        is_optional = check_optional(optional, checks)
 
         def guard_blueprint() -> Response | None:
             if decorators.is_preflight():
                 # Answer the preflight here: letting dispatch go on would run a view
                 # that handles OPTIONS itself, without a token.
                 return current_app.make_default_options_response()
-            verify_current_request(checks, optional=optional)
+            verify_current_request(checks, optional=is_optional)
             return None
 
         blueprint.before_request(guard_blueprint)
@@ -260,25 +294,39 @@ class ClaimGuard:
     requires_any_permission = staticmethod(decorators.requires_any_permission)
 
 
-def _requirements(**groups: Iterable[str]) -> tuple[Requirement, ...]:
-    kinds = {
-        "roles": ("roles", "all"),
-        "any_roles": ("roles", "any"),
-        "scopes": ("scopes", "all"),
-        "any_scopes": ("scopes", "any"),
-        "permissions": ("permissions", "all"),
-        "any_permissions": ("permissions", "any"),
-    }
+_KINDS = {
+    "roles": ("roles", "all"),
+    "any_roles": ("roles", "any"),
+    "scopes": ("scopes", "all"),
+    "any_scopes": ("scopes", "any"),
+    "permissions": ("permissions", "all"),
+    "any_permissions": ("permissions", "any"),
+}
+
+
+def _requirements(**groups: Iterable[str] | None) -> tuple[Requirement, ...]:
+    """The requirements named by ``verify_request``/``protect`` keywords.
+
+    A keyword left out (``None``) requires nothing; one given must name at least one
+    non-empty string: ``roles=[]`` on an admin-only blueprint would otherwise let any
+    valid token in.
+    """
     result = []
     for key, values in groups.items():
-        if key not in kinds:
-            raise TypeError(f"unknown requirement {key!r}; use one of {sorted(kinds)}")
+        if values is None:
+            continue
         if isinstance(values, str):
             values = (values,)
+        if not isinstance(values, Iterable):
+            raise TypeError(f"{key}= takes a name or a list of names, got {values!r}")
         values = tuple(values)
-        if values:
-            kind, match = kinds[key]
-            result.append(Requirement(kind, names(values, key), match))
+        if not values:
+            raise TypeError(
+                f"{key}= needs at least one name, e.g. {key}=['admin']; leave it out to "
+                "require nothing of that kind"
+            )
+        kind, match = _KINDS[key]
+        result.append(Requirement(kind, names(values, f"{key}="), match))
     return tuple(result)
 
 

@@ -179,7 +179,14 @@ def parse_compact(token: str) -> ParsedToken:
         raise _malformed("token has non-ASCII characters")
     parts = token.split(".")
     if len(parts) == 5:
-        raise _malformed("token is a JWE (5 parts): encrypted tokens are not accepted")
+        # RFC 7516 §7.1: five parts are a compact JWE. An API sees one when the front end
+        # asked Auth0 for a token without naming an audience: Auth0 then issues an
+        # encrypted token meant only for its own /userinfo endpoint.
+        raise _malformed(
+            "token is encrypted (a JWE, 5 parts), which an API cannot read: Auth0 issues "
+            "encrypted access tokens when the client requested no audience; request the "
+            "token with this API's identifier as its audience"
+        )
     if len(parts) != 3:
         raise _malformed(
             f"token has {len(parts)} dot-separated parts, not 3: "

@@ -45,6 +45,13 @@ SUPPORTED_ALGORITHMS: frozenset[str] = frozenset(
 # RFC 7518 §3.4: each ECDSA algorithm is bound to one curve.
 _EC_CURVES = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 _MIN_RSA_BITS = 2048  # RFC 7518 §3.3: "A key of size 2048 bits or larger MUST be used"
+# Upper bounds on what a verification may cost. RSA verification time grows with the
+# modulus and with the exponent's bit length, so a hostile set publishing a huge key
+# would make every junk signature checked against it expensive. No issuer signs with
+# more than 8192 bits, and every RSA implementation in use takes e = 65537; an even e
+# is no RSA key at all (RFC 8017 §3.1: e is odd).
+_MAX_RSA_BITS = 8192
+_MAX_RSA_EXPONENT = 2**32
 _MAX_KID_LENGTH = 256
 #: Entries read from one JWK Set. Real issuers publish a handful; a set of thousands is
 #: hostile or broken, and importing each key costs CPU on the request path.
@@ -110,8 +117,13 @@ def _rsa(jwk: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
     key = algorithm("RS256").from_jwk(dict(jwk))
     if not isinstance(key, rsa.RSAPublicKey):
         raise _Unusable("not an RSA public key")
-    if key.key_size < _MIN_RSA_BITS:
-        raise _Unusable(f"RSA key of {key.key_size} bits is under {_MIN_RSA_BITS}")
+    if not _MIN_RSA_BITS <= key.key_size <= _MAX_RSA_BITS:
+        raise _Unusable(
+            f"RSA key of {key.key_size} bits is outside {_MIN_RSA_BITS}-{_MAX_RSA_BITS}"
+        )
+    exponent = key.public_numbers().e
+    if exponent % 2 == 0 or not 3 <= exponent < _MAX_RSA_EXPONENT:
+        raise _Unusable("RSA public exponent is not an odd number from 3 to 2**32")
     return key, frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 
 
@@ -193,10 +205,11 @@ def load_jwks(document: Any, source: str = "JWKS") -> KeySet:
     """Import the usable keys of a parsed JWK Set document (RFC 7517 §5).
 
     Unusable entries are skipped with a log line and the rest stays usable: unknown
-    ``kty``, ``use`` other than ``sig``, ``key_ops`` without ``verify``, RSA under 2048
-    bits, EC curves other than P-256/P-384/P-521, OKP other than Ed25519, private keys,
-    keys without ``kid`` in a set of several, and every key of a duplicated ``kid``
-    (which one the issuer meant cannot be known).
+    ``kty``, ``use`` other than ``sig``, ``key_ops`` without ``verify``, RSA moduli
+    outside 2048-8192 bits or exponents that are even or not below 2**32, EC curves
+    other than P-256/P-384/P-521, OKP other than Ed25519, private keys, keys without
+    ``kid`` in a set of several, and every key of a duplicated ``kid`` (which one the
+    issuer meant cannot be known).
 
     :raises ValueError: the document is not a JWK Set.
     """

@@ -19,7 +19,7 @@ from .errors import InsufficientScopeError
 from .errors import loggable
 from .validation import VerifiedToken
 
-__all__ = ["Requirement", "names"]
+__all__ = ["Requirement", "check_optional", "names"]
 
 
 def names(values: Iterable[object], what: str) -> tuple[str, ...]:
@@ -38,6 +38,26 @@ def names(values: Iterable[object], what: str) -> tuple[str, ...]:
     if not result:
         raise TypeError(f"{what} needs at least one name, e.g. {what}('admin')")
     return tuple(result)
+
+
+_OPTIONAL_WITH_REQUIREMENTS = (
+    "optional=True cannot be combined with roles, scopes or permissions: a request "
+    "without a token would skip them. Require them, or drop optional=True"
+)
+
+
+def check_optional(optional: object, requirements: tuple[Requirement, ...]) -> bool:
+    """Validate an ``optional`` flag when a route or blueprint is set up.
+
+    :raises TypeError: ``optional`` is not a real ``bool`` (``"false"`` from an
+        environment variable is a true string), or it is ``True`` while something is
+        required: the "no credentials" answer would skip the requirement.
+    """
+    if not isinstance(optional, bool):
+        raise TypeError(f"optional must be True or False, got {type(optional).__name__}")
+    if optional and requirements:
+        raise TypeError(_OPTIONAL_WITH_REQUIREMENTS)
+    return optional
 
 
 @dataclass(frozen=True)

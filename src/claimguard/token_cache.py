@@ -46,7 +46,7 @@ class CachedToken:
     key_set: JWKSCache
     exp: float
     nbf: float | None
-    iat: float | None
+    iat: float
 
 
 _all_caches: weakref.WeakSet[TokenCache] = weakref.WeakSet()

@@ -4,13 +4,14 @@ Checks run cheapest and attacker-independent first; each failure is final (DESIG
 
 1. Size cap (:data:`~claimguard.bearer.MAX_TOKEN_BYTES`).
 2. Compact JWS shape, strict base64url and JSON; header: ``alg`` on the allow-list,
-   ``kid`` a short string, no ``crit``/``b64``/``zip``/``cty``; ``typ`` when strict.
+   ``kid`` a short string, no ``crit``/``b64``/``zip``/``cty``; ``typ``, when present,
+   names an access token (``JWT``, ``at+jwt``), and is ``at+jwt`` when strict.
 3. ``iss``, read unverified, names a configured issuer: else refused with no fetch.
 4. Key lookup in that issuer's set only (the only step that may fetch, and the only
    one that may answer 503); the key's type, curve and ``alg`` must fit the token's
    ``alg``.
 5. Signature, with exactly that one algorithm.
-6. Claims: ``iss``, ``aud``, ``exp``, ``sub`` required; NumericDates checked with
+6. Claims: ``iss``, ``aud``, ``exp``, ``sub``, ``iat`` required; NumericDates checked with
    leeway; max age; allowed clients; no ``cnf``.
 7. Roles, scopes and permissions extracted (the route's requirement is checked by the
    caller, on every request).
@@ -66,10 +67,15 @@ _MAX_KID_LENGTH = 256
 _FLOAT_MAX = sys.float_info.max
 # RFC 9068 §2.1: "at+jwt"; RFC 7515 §4.1.9 lets the "application/" prefix be omitted.
 _AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+# Explicit typing (RFC 8725 §3.11): a typ that names another class of JWT (a DPoP proof,
+# a logout token, a security event, an ID token) is never an access token, whatever the
+# strictness. Plain "JWT" (RFC 7519 §5.1) is what Auth0's default profile writes.
+_ACCESS_TOKEN_TYPES = _AT_JWT_TYPES | {"jwt", "application/jwt"}
 # Header parameters whose semantics we do not implement: honouring them wrongly could
 # change what was signed (RFC 7797 b64, RFC 7516 zip) or what the payload is (cty).
 _REFUSED_HEADER_PARAMS = ("crit", "b64", "zip", "cty")
-_NO_KID = object()
+#: Marks a header member that is absent (``None`` would mean an explicit JSON null).
+_ABSENT = object()
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -221,8 +227,7 @@ class TokenValidator:
     :param scope_claim: where scopes are read.
     :param permissions_claim: where permissions are read.
     :param strict_typ: require RFC 9068 ``typ: at+jwt``.
-    :param max_token_age: refuse tokens issued more than this many seconds ago (``iat``
-        then required).
+    :param max_token_age: refuse tokens issued more than this many seconds ago.
     :param allowed_clients: when set, ``client_id`` (or ``azp``) must be one of these.
     :param token_cache_size: entries of the verified-token cache; ``0`` turns it off.
     :param clock: wall clock in POSIX seconds (a seam for tests).
@@ -359,8 +364,8 @@ class TokenValidator:
             )
         # RFC 7515 §4.1.4: kid is a string. An explicit null is refused, not read as
         # "no kid" (which would select the set's only key).
-        kid = header.get("kid", _NO_KID)
-        if kid is not _NO_KID and (not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_LENGTH):
+        kid = header.get("kid", _ABSENT)
+        if kid is not _ABSENT and (not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_LENGTH):
             raise InvalidTokenError(
                 "The access token is malformed.", detail="kid is not a short string"
             )
@@ -372,15 +377,28 @@ class TokenValidator:
                     "The access token is malformed.",
                     detail=f"header parameter {name!r} is not supported",
                 )
-        if self.strict_typ:
-            typ = header.get("typ")
-            # RFC 9068 §4: resource servers MUST check typ is at+jwt (case-insensitive).
-            if not isinstance(typ, str) or typ.lower() not in _AT_JWT_TYPES:
-                raise InvalidTokenError(
-                    "The access token has an unsupported type.",
-                    detail=f"typ {loggable(typ)} is not at+jwt",
-                )
+        self._check_typ(header)
         return alg
+
+    def _check_typ(self, header: Mapping[str, Any]) -> None:
+        """Explicit typing: ``typ``, when present, must name an access token.
+
+        RFC 7515 §4.1.9 makes ``typ`` case-insensitive. RFC 9068 §4: a resource server
+        that requires ``at+jwt`` (strict mode) refuses anything else, absence included.
+        """
+        typ = header.get("typ", _ABSENT)
+        if typ is _ABSENT and not self.strict_typ:
+            return
+        allowed = _AT_JWT_TYPES if self.strict_typ else _ACCESS_TOKEN_TYPES
+        if isinstance(typ, str) and typ.lower() in allowed:
+            return
+        if typ is _ABSENT:
+            why = "typ is absent; strict typing requires at+jwt"
+        elif isinstance(typ, str) and typ.lower() in _ACCESS_TOKEN_TYPES:
+            why = f"typ {loggable(typ)} is not at+jwt, which strict typing requires"
+        else:
+            why = f"typ {loggable(typ)} names another kind of JWT, not an access token"
+        raise InvalidTokenError("The access token has an unsupported type.", detail=why)
 
     def _issuer_of(self, payload: Mapping[str, Any]) -> str:
         iss = payload.get("iss")
@@ -396,7 +414,7 @@ class TokenValidator:
 
     def _check_claims(
         self, claims: Mapping[str, Any], issuer: str
-    ) -> tuple[float, float | None, float | None]:
+    ) -> tuple[float, float | None, float]:
         """Check the claims of step 6; return ``exp``, ``nbf`` and ``iat``."""
         if claims.get("iss") != issuer:  # pragma: no cover - selected by _issuer_of
             raise _claim_error("iss changed between steps")
@@ -409,6 +427,9 @@ class TokenValidator:
         iat = _numeric_date(claims, "iat")
         if exp is None:
             raise _claim_error("exp is missing")
+        if iat is None:
+            # RFC 9068 §2.2: iat is REQUIRED in a JWT access token (Auth0 always sets it).
+            raise _claim_error("iat is missing")
         self._check_window(exp, nbf, iat, self._clock())
         if self.allowed_clients is not None:
             client = claims.get("client_id", claims.get("azp"))
@@ -443,7 +464,7 @@ class TokenValidator:
                 f"not in configured {sorted(self.audiences)}" + _id_token_hint(claims),
             )
 
-    def _check_window(self, exp: float, nbf: float | None, iat: float | None, now: float) -> None:
+    def _check_window(self, exp: float, nbf: float | None, iat: float, now: float) -> None:
         """The time checks, run at verification and again on every cache hit."""
         leeway = self.leeway
         # RFC 7519 §4.1.4: "MUST NOT be accepted for processing" on or after exp.
@@ -455,16 +476,13 @@ class TokenValidator:
                 "The access token is not valid yet.",
                 detail=f"nbf is {nbf - now:.0f}s ahead{_CLOCK_HINT}",
             )
-        if iat is not None and now < iat - leeway:
+        if now < iat - leeway:
             raise InvalidTokenError(
                 "The access token is not valid yet.",
                 detail=f"iat is {iat - now:.0f}s ahead{_CLOCK_HINT}",
             )
-        if self.max_token_age is not None:
-            if iat is None:
-                raise _claim_error("iat is required when a maximum token age is set")
-            if now - iat > self.max_token_age + leeway:
-                raise ExpiredTokenError(detail=f"issued {now - iat:.0f}s ago, over max age")
+        if self.max_token_age is not None and now - iat > self.max_token_age + leeway:
+            raise ExpiredTokenError(detail=f"issued {now - iat:.0f}s ago, over max age")
 
     def _build(self, token: str, parsed: ParsedToken, thumbprint: str) -> VerifiedToken:
         claims = freeze(parsed.payload)

@@ -401,7 +401,11 @@ def weak_api(issuer: ForgedIssuer, databases: Path) -> Iterator[tuple[FlaskClien
     public exponent 1 (for which "signature" = the padded hash verifies)."""
     weak = ForgedKey.generate("RS256", kid="rsa-1024", bits=1024)
     e1 = dict(issuer.jwks()["keys"][0], kid="rsa-e1", e=b64(b"\x01"))
-    document = {"keys": [*issuer.jwks()["keys"], weak.public_jwk(), e1]}
+    # Costly keys: verification time grows with the modulus and the exponent's length.
+    huge_n = (1 << 16383) | 0xABCDEF | 1
+    huge = dict(e1, kid="rsa-16384", e=b64(b"\x01\x00\x01"), n=b64(huge_n.to_bytes(2048, "big")))
+    big_e = dict(e1, kid="rsa-big-e", e=b64((2**32 + 1).to_bytes(5, "big")))
+    document = {"keys": [*issuer.jwks()["keys"], weak.public_jwk(), e1, huge, big_e]}
     server = HostileServer()
     try:
         url = server.route("/jwks", reply(200, json.dumps(document)))
@@ -441,4 +445,19 @@ def test_rsa_public_exponent_one(
     signing_input = f"{header}.{payload}".encode()
     signature = emsa_pkcs1_sha256(signing_input, 256)
     response = client.delete(ADMIN_ONLY, headers=bearer(f"{header}.{payload}.{b64(signature)}"))
+    check_refusal(response, 401, "invalid_token", UNKNOWN_KEY)
+
+
+@pytest.mark.parametrize("kid", ["rsa-16384", "rsa-big-e"])
+def test_costly_rsa_keys_are_never_used(
+    weak_api: tuple[FlaskClient, ForgedKey], issuer: ForgedIssuer, kid: str
+) -> None:
+    """A hostile set that publishes a 16384-bit modulus or an exponent of 2**32 + 1 would
+    make every junk signature checked against it far dearer than a real key's. Such keys
+    are skipped at import, so a token naming them is refused before any RSA work."""
+    client, _ = weak_api
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}).encode())
+    payload = b64(json.dumps(issuer.claims(**ADMIN)).encode())
+    token = f"{header}.{payload}.{b64(bytes(2048))}"
+    response = client.delete(ADMIN_ONLY, headers=bearer(token))
     check_refusal(response, 401, "invalid_token", UNKNOWN_KEY)

@@ -196,7 +196,7 @@ def _claims(now: int) -> st.SearchStrategy[dict[str, Any]]:
         "sub": st.just("auth0|1"),
         "exp": _date(now, +1),
         "nbf": st.just(_MISSING) | _date(now, -1),
-        "iat": st.just(_MISSING) | _date(now, -1),
+        "iat": _date(now, -1),
         ROLES: st.lists(st.sampled_from(["admin", "viewer", "ADMIN"]), max_size=3)
         | st.sampled_from(["admin", ["admin", 1], None, {"admin": True}, [["admin"]]]),
         "cnf": st.just(_MISSING),
@@ -207,7 +207,7 @@ def _claims(now: int) -> st.SearchStrategy[dict[str, Any]]:
         "sub": st.sampled_from(["", _MISSING, 7]),
         "exp": _date(now, -1) | st.sampled_from([1e300, True, "9999999999", _MISSING]),
         "nbf": _date(now, +1) | st.sampled_from(["0", False, -1e300]),
-        "iat": _date(now, +1) | st.sampled_from(["0", True]),
+        "iat": _date(now, +1) | st.sampled_from(["0", True, _MISSING]),
         ROLES: st.just(_MISSING),
         "cnf": st.sampled_from([{"jkt": "x"}, {}, None]),
     }
@@ -244,6 +244,8 @@ def acceptable(claims: dict[str, Any], issuer: str, now: float) -> bool:
         return False
     exp = claims.get("exp", _MISSING)
     if not _is_date(exp) or now >= exp + LEEWAY:
+        return False
+    if "iat" not in claims:  # RFC 9068 §2.2: iat is required in an access token
         return False
     for name in ("nbf", "iat"):
         value = claims.get(name, _MISSING)
