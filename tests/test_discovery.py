@@ -2,7 +2,9 @@
 
 The network parts run against the ``ForgedIssuer`` and, for documents it would never
 serve (a lying ``issuer``, an http:// ``jwks_uri``), the suite's loopback server on
-127.0.0.1 (:class:`loopback.LoopbackServer`).
+127.0.0.1 (:class:`loopback.LoopbackServer`). Where a discovered ``jwks_uri`` may point
+is tested on the rule itself, and end to end with a loopback issuer whose document
+names a private address: nothing is ever sent off loopback.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
+from claimguard import fetching
 from claimguard.discovery import auth0_issuer
 from claimguard.discovery import auth0_jwks_url
+from claimguard.discovery import check_discovered_jwks_uri
 from claimguard.discovery import check_issuer_url
 from claimguard.discovery import check_url
 from claimguard.discovery import discovery_url
 from claimguard.discovery import is_loopback_url
+from claimguard.discovery import on_issuer_host
 from claimguard.errors import ConfigurationError
 from claimguard.errors import KeySetUnavailableError
 from claimguard.jwks import JWKSCache
@@ -399,3 +405,190 @@ def test_discovery_runs_again_after_the_jwks_url_fails(forged_issuer: ForgedIssu
 def test_from_discovery_checks_the_issuer_url(issuer: str) -> None:
     with pytest.raises(ConfigurationError):
         JWKSCache.from_discovery(issuer)
+
+
+# -- where a discovery document may send key fetches ------------------------------------
+
+PUBLIC_ISSUER = "https://issuer.example.com/"
+
+
+@pytest.mark.parametrize(
+    "jwks_uri",
+    [
+        # loopback, in every spelling a resolver accepts
+        "https://127.0.0.1/jwks",
+        "https://127.0.0.1./jwks",
+        "https://127.0.0.2:8443/jwks",
+        "https://127.1/jwks",
+        "https://2130706433/jwks",
+        "https://0x7f000001/jwks",
+        "https://0x7f.1/jwks",
+        "https://0177.0.0.1/jwks",
+        "https://[::1]/jwks",
+        "https://[::ffff:127.0.0.1]/jwks",
+        "https://[::ffff:7f00:1]/jwks",
+        "https://localhost/jwks",
+        "https://LOCALHOST./jwks",
+        "https://foo.localhost/jwks",
+        # private networks and the cloud metadata service
+        "https://10.0.0.5/admin",
+        "https://172.16.0.1/jwks",
+        "https://172.31.255.254/jwks",
+        "https://192.168.1.1/jwks",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://100.64.0.1/jwks",  # shared address space (RFC 6598)
+        "https://[fc00::1]/jwks",
+        "https://[fd12:3456::1]/jwks",
+        "https://[fe80::1]/jwks",
+        "https://[fe80::1%25eth0]/jwks",
+        # unspecified, multicast, reserved
+        "https://0.0.0.0/jwks",
+        "https://0/jwks",
+        "https://[::]/jwks",
+        "https://224.0.0.1/jwks",
+        "https://240.0.0.1/jwks",
+        "https://255.255.255.255/jwks",
+        # IPv6 that carries an IPv4 address inside
+        "https://[::ffff:8.8.8.8]/jwks",
+        "https://[2002:7f00:1::]/jwks",  # 6to4 of 127.0.0.1
+        "https://[64:ff9b::7f00:1]/jwks",  # NAT64 of 127.0.0.1
+        # numeric hosts that are not a dotted quad, and other odd hosts
+        "https://1.2.3.4.5/jwks",
+        "https://8.8.8.08/jwks",
+        "https://[v1.fe]/jwks",
+        "https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/jwks",  # 127.0.0.1, full-width
+        # plain http, loopback or not
+        "http://keys.example.com/jwks",
+        "http://127.0.0.1/jwks",
+        "http://localhost:8080/jwks",
+        "http://[::1]/jwks",
+        # what check_url refuses anyway
+        "https://user:pw@keys.example.com/jwks",
+        "ftp://keys.example.com/jwks",
+        "https://keys.example.com/jw ks",
+        "https://[::1/jwks",
+        "",
+        None,
+        42,
+        ["https://keys.example.com/jwks"],
+    ],
+)
+def test_discovered_jwks_uri_aiming_inward_is_refused(jwks_uri: Any) -> None:
+    """A public issuer's discovery document may not aim key fetches at this machine or
+    its networks (RFC 6890 special-purpose ranges), nor over plain http (RFC 8414 §2)."""
+    with pytest.raises(ConfigurationError, match="discovered jwks_uri"):
+        check_discovered_jwks_uri(jwks_uri, PUBLIC_ISSUER)
+
+
+@pytest.mark.parametrize(
+    "jwks_uri",
+    [
+        "https://issuer.example.com/.well-known/jwks.json",
+        "https://www.googleapis.com/oauth2/v3/certs",  # another host: allowed, logged
+        "https://keys.example.com:8443/jwks?v=2",
+        "https://8.8.8.8/jwks",  # a global address in its canonical spelling
+        "https://[2606:4700:4700::1111]/jwks",
+        "https://xn--bcher-kva.example/jwks",  # an international name as its A-label
+        "https://10.example.com/jwks",  # numbers inside a name do not make an address
+        "https://localhost.example.com/jwks",
+        "HTTPS://Keys.Example.COM/jwks",
+    ],
+)
+def test_discovered_jwks_uri_on_a_public_host_is_accepted(jwks_uri: str) -> None:
+    assert check_discovered_jwks_uri(jwks_uri, PUBLIC_ISSUER) == jwks_uri
+
+
+@pytest.mark.parametrize(
+    "issuer", ["http://127.0.0.1:8080/", "http://localhost:3000/", "http://[::1]:9/"]
+)
+@pytest.mark.parametrize(
+    "jwks_uri",
+    [
+        "http://127.0.0.1:8080/.well-known/jwks.json",
+        "http://localhost:4000/jwks",
+        "https://[::1]:8443/jwks",
+    ],
+)
+def test_loopback_jwks_uri_is_allowed_when_the_issuer_is_on_loopback(
+    issuer: str, jwks_uri: str
+) -> None:
+    """Development and tests: an issuer on this machine may keep its keys here too."""
+    assert check_discovered_jwks_uri(jwks_uri, issuer) == jwks_uri
+
+
+@pytest.mark.parametrize(
+    "jwks_uri",
+    [
+        "https://10.0.0.5/jwks",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://127.1/jwks",
+        "https://foo.localhost/jwks",
+        "http://10.0.0.5/jwks",
+        "http://keys.example.com/jwks",
+        "ftp://127.0.0.1/jwks",
+    ],
+)
+def test_a_loopback_issuer_still_cannot_aim_elsewhere_inward(jwks_uri: str) -> None:
+    """Only loopback is excused for a loopback issuer, not the rest of the network."""
+    with pytest.raises(ConfigurationError):
+        check_discovered_jwks_uri(jwks_uri, "http://127.0.0.1:8080/")
+
+
+@pytest.mark.parametrize(
+    "jwks_uri",
+    [
+        "https://10.0.0.1/" + "\u202e\x1b[31m" + "x" * 5000,
+        "https://evil\x1b[2J.example/",
+        "https://10.0.0.1/\n2026-01-01 CRITICAL forged log line",
+    ],
+)
+def test_a_refusal_is_safe_to_log(jwks_uri: str) -> None:
+    """The reason ends up in logs and in the readiness report: the URL in it is escaped
+    and cut short."""
+    with pytest.raises(ConfigurationError) as refused:
+        check_discovered_jwks_uri(jwks_uri, PUBLIC_ISSUER)
+    message = str(refused.value)
+    assert message.isascii()
+    assert message.isprintable()
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("url", "same"),
+    [
+        ("https://issuer.example.com/jwks", True),
+        ("https://ISSUER.example.com.:8443/jwks", True),
+        ("https://keys.issuer.example.com/jwks", False),
+        ("https://www.googleapis.com/oauth2/v3/certs", False),
+    ],
+)
+def test_on_issuer_host(url: str, same: bool) -> None:
+    assert on_issuer_host(url, PUBLIC_ISSUER) is same
+
+
+def test_a_loopback_issuer_naming_a_private_https_jwks_uri_is_a_failed_fetch(
+    documents: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end over loopback: the discovery document is fetched, its private-address
+    jwks_uri is refused, and no request is even attempted there."""
+    attempted: list[str] = []
+    send = fetching._TrackingAdapter.send
+
+    def spy(adapter: Any, request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        attempted.append(str(request.url))
+        if not str(request.url).startswith(documents.base_url):
+            raise requests.ConnectionError("not sent off loopback")  # never the network
+        return send(adapter, request, **kwargs)
+
+    monkeypatch.setattr(fetching._TrackingAdapter, "send", spy)
+    for target in ("https://10.255.255.1/jwks", "https://169.254.169.254/latest/meta-data/"):
+        attempted.clear()
+        issuer = _serve_discovery(documents, jwks_uri=target)
+        cache = JWKSCache.from_discovery(issuer, timeout=1)
+        with pytest.raises(KeySetUnavailableError):
+            cache.get_key("any")
+        assert attempted == [documents.base_url + CONFIG]
+        last_error = cache.status().last_error or ""
+        assert "jwks_uri" in last_error
+        assert "address" in last_error
+        assert cache.url is None

@@ -9,11 +9,13 @@ endpoints), and is kept under a second or two.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 import warnings
@@ -24,8 +26,12 @@ from typing import Any
 
 import pytest
 import requests
+import requests.adapters
+from urllib3.util.retry import Retry
 
+from claimguard import fetching
 from claimguard import jwks as jwks_module
+from claimguard.discovery import discovery_url
 from claimguard.errors import ConfigurationError
 from claimguard.errors import InvalidTokenError
 from claimguard.errors import KeySetUnavailableError
@@ -642,16 +648,23 @@ def test_netrc_credentials_are_never_sent(
         assert headers["accept"].startswith("application/jwk-set+json")
 
 
-class RecordingSession(requests.Session):
-    """A session that records what would be sent, and sends nothing."""
+Sent = list[tuple[requests.PreparedRequest, dict[str, Any]]]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[tuple[requests.PreparedRequest, dict[str, Any]]] = []
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self.sent.append((request, kwargs))
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> Sent:
+    """What fetches would send: claimguard's adapter records each request with its
+    transport arguments, and sends nothing (no name lookup, no connection)."""
+    records: Sent = []
+
+    def record(
+        adapter: requests.adapters.HTTPAdapter, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        records.append((request, kwargs))
         raise requests.ConnectionError("recorded, not sent")
+
+    monkeypatch.setattr(fetching._TrackingAdapter, "send", record)
+    return records
 
 
 URL = "https://keys.example.test/.well-known/jwks.json"
@@ -664,48 +677,230 @@ def no_ca_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("no_ca_env")
-def test_a_session_cannot_turn_off_tls_verification_or_add_credentials() -> None:
+def test_a_session_cannot_turn_off_tls_verification_or_add_credentials(sent: Sent) -> None:
     """§5: TLS is always verified and no credentials are sent, whatever the session says;
     redirects are not followed and each request has a timeout."""
-    session = RecordingSession()
+    session = requests.Session()
     session.verify = False
     session.auth = ("user", "password")
     cache = JWKSCache(URL, session=session, timeout=0.5)
     assert not cache.refresh()
-    (request, kwargs), *_ = session.sent
+    (request, kwargs), *_ = sent
     assert kwargs["verify"] is True
-    assert kwargs["allow_redirects"] is False
     connect, read = kwargs["timeout"]
     assert 0 < connect <= 0.5
     assert 0 < read <= 0.5
     assert "Authorization" not in request.headers
 
 
+def test_redirects_are_never_followed_whatever_the_session_says(server: LoopbackServer) -> None:
+    """A caller's session may allow redirects; key fetches still do not follow one."""
+    target = server.route("/elsewhere", Reply(jwks_body(ForgedKey.generate("ES256"))))
+    url = server.route("/jwks", Reply(b"", 302, {"Location": target}))
+    with requests.Session() as session:
+        session.max_redirects = 30
+        assert not JWKSCache(url, session=session).refresh()
+    assert server.hits("/elsewhere") == 0
+
+
 @pytest.mark.usefixtures("no_ca_env")
-def test_a_session_ca_bundle_is_kept() -> None:
+def test_a_session_ca_bundle_is_kept(sent: Sent) -> None:
     """A caller's session pointing at its own CA bundle still verifies with that bundle
     (an explicit verify=True per request would silently replace it)."""
-    session = RecordingSession()
+    session = requests.Session()
     session.verify = "/etc/ssl/private-ca.pem"
     assert not JWKSCache(URL, session=session).refresh()
-    assert session.sent[0][1]["verify"] == "/etc/ssl/private-ca.pem"
+    assert sent[0][1]["verify"] == "/etc/ssl/private-ca.pem"
 
 
 @pytest.mark.usefixtures("no_ca_env")
-def test_an_empty_session_ca_bundle_does_not_turn_verification_off() -> None:
+def test_an_empty_session_ca_bundle_does_not_turn_verification_off(sent: Sent) -> None:
     """requests reads verify="" as false: an empty path must not slip through."""
-    session = RecordingSession()
+    session = requests.Session()
     session.verify = ""
     assert not JWKSCache(URL, session=session).refresh()
-    assert session.sent[0][1]["verify"] is True
+    assert sent[0][1]["verify"] is True
 
 
-def test_the_environment_ca_bundle_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_ca_bundle_is_honoured(sent: Sent, monkeypatch: pytest.MonkeyPatch) -> None:
     """§3: REQUESTS_CA_BUNDLE is honoured, so a test or a company CA can be trusted."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company-ca.pem")
-    session = RecordingSession()
+    assert not JWKSCache(URL).refresh()
+    assert not JWKSCache(URL, session=requests.Session()).refresh()
+    assert [kwargs["verify"] for _, kwargs in sent] == ["/etc/ssl/company-ca.pem"] * 2
+
+
+def test_a_missing_ca_bundle_is_a_failed_fetch(tmp_path: Path) -> None:
+    """requests raises OSError (not one of its own errors) for a CA bundle path that does
+    not exist: still a failed fetch, not an unexpected error."""
+    session = requests.Session()
+    session.verify = str(tmp_path / "missing-ca.pem")
+    cache = JWKSCache("https://127.0.0.1:9/jwks", session=session, timeout=1)
+    assert not cache.refresh()
+    assert "request failed (OSError)" in (cache.status().last_error or "")
+
+
+# -- a caller's session: transport settings only ----------------------------------------
+
+
+def test_a_caller_session_lends_transport_settings_only(
+    server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: the caller's session identifies the app to its own services (an API key
+    header, a session cookie, basic auth). A JWKS host, a third party, must see none of
+    it; the session's proxies, CA bundle and client certificate are still used."""
+    used: list[dict[str, Any]] = []
+    send = fetching._TrackingAdapter.send
+
+    def spy(adapter: Any, request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        used.append(kwargs)
+        return send(adapter, request, **kwargs)
+
+    monkeypatch.setattr(fetching._TrackingAdapter, "send", spy)
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    cert.write_text("not used over plain http")
+    key.write_text("not used over plain http")
+    hooked: list[object] = []
+    key_pair = ForgedKey.generate("ES256")
+    url = server.route("/jwks", Reply(jwks_body(key_pair)))
+
+    with requests.Session() as session:
+        session.headers.update({"Authorization": "Basic x", "X-Secret": "s"})
+        session.cookies.set("sid", "cookie-secret", domain="127.0.0.1")
+        session.auth = ("u", "p")
+        session.params = {"api_key": "param-secret"}
+        session.hooks["response"].append(lambda response, **_: hooked.append(response))
+        session.proxies = {"https": "http://127.0.0.1:9"}  # an https-only proxy
+        session.verify = "/etc/ssl/private-ca.pem"
+        session.cert = (str(cert), str(key))
+        cache = JWKSCache(url, session=session)
+        assert cache.get_key(key_pair.kid).kid == key_pair.kid
+
+    (headers,) = server.headers_seen("/jwks")
+    assert "authorization" not in headers
+    assert "x-secret" not in headers
+    assert "cookie" not in headers
+    assert headers["accept"].startswith("application/jwk-set+json")
+    assert hooked == []
+    (kwargs,) = used
+    assert kwargs["proxies"]["https"] == "http://127.0.0.1:9"
+    assert kwargs["verify"] == "/etc/ssl/private-ca.pem"
+    assert kwargs["cert"] == (str(cert), str(key))
+    assert "param-secret" not in server.base_url + str(used)
+
+
+def test_cookies_a_key_endpoint_sets_are_never_sent_back(server: LoopbackServer) -> None:
+    """Keys need no state: a Set-Cookie from the endpoint is refused, not replayed."""
+    key = ForgedKey.generate("ES256")
+    url = server.route("/jwks", Reply(jwks_body(key), headers={"Set-Cookie": "track=me; Path=/"}))
+    cache = JWKSCache(url)
+    assert cache.refresh()
+    assert cache.refresh()
+    assert [("cookie" in headers) for headers in server.headers_seen("/jwks")] == [False, False]
+
+
+def test_a_caller_session_trust_env_is_kept(sent: Sent, monkeypatch: pytest.MonkeyPatch) -> None:
+    """trust_env=False on the caller's session: the environment's proxy is not used."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = requests.Session()
+    session.trust_env = False
     assert not JWKSCache(URL, session=session).refresh()
-    assert session.sent[0][1]["verify"] == "/etc/ssl/company-ca.pem"
+    assert not JWKSCache(URL).refresh()
+    assert "https" not in sent[0][1]["proxies"]
+    assert sent[1][1]["proxies"]["https"] == "http://127.0.0.1:9"
+
+
+class _HangUpOnce:
+    """Hang up without an answer on the first request, answer ``body`` afterwards."""
+
+    def __init__(self, body: bytes) -> None:
+        self.answer = Reply(body, headers={"Content-Type": "application/json"})
+        self.calls = 0
+
+    def __call__(self, handler: Any, server: LoopbackServer, path: str) -> None:
+        self.calls += 1
+        if self.calls > 1:
+            self.answer(handler, server, path)
+
+
+def test_a_caller_retry_policy_is_kept(server: LoopbackServer) -> None:
+    """An HTTPAdapter the caller mounted with retries: its retries still apply."""
+    key = ForgedKey.generate("ES256")
+    url = server.route("/jwks", _HangUpOnce(jwks_body(key)))
+    with requests.Session() as session:
+        session.mount("http://127.0.0.1", requests.adapters.HTTPAdapter(max_retries=Retry(2)))
+        assert JWKSCache(url, session=session, timeout=2).refresh()
+    assert server.hits("/jwks") == 2
+    # Without the caller's policy, the hang-up is a failed fetch.
+    url = server.route("/again", _HangUpOnce(jwks_body(key)))
+    assert not JWKSCache(url, timeout=2).refresh()
+
+
+def test_status_retries_of_a_caller_policy_are_dropped(server: LoopbackServer) -> None:
+    """Attack: with retries on 503, urllib3 would read each refused body to its end and
+    sleep as long as Retry-After says. Those retries are not kept: one request, at once."""
+    url = server.route("/jwks", Reply(b"{}", 503, {"Retry-After": "30"}))
+    retry = Retry(total=3, status_forcelist=[503], backoff_factor=5)
+    with requests.Session() as session:
+        session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+        cache = JWKSCache(url, session=session, timeout=2)
+        started = time.monotonic()
+        assert not cache.refresh()
+    assert time.monotonic() - started < 1.0
+    assert server.hits("/jwks") == 1
+    assert "HTTP 503" in (cache.status().last_error or "")
+
+
+class _SendsItsOwnWay(requests.adapters.HTTPAdapter):
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        raise AssertionError("never called")
+
+
+class _OnlyDefaults(requests.adapters.HTTPAdapter):
+    def __init__(self) -> None:
+        super().__init__(max_retries=Retry(total=4, backoff_factor=0.1))
+
+
+class _NotHTTP(requests.adapters.BaseAdapter):
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        raise AssertionError("never called")
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("prefix", "adapter"),
+    [("https://", _SendsItsOwnWay()), ("https://idp.example.com", _NotHTTP()), ("h", _NotHTTP())],
+    ids=["overrides-send", "not-an-http-adapter", "short-prefix"],
+)
+def test_a_custom_transport_on_a_caller_session_is_refused(
+    prefix: str, adapter: requests.adapters.BaseAdapter
+) -> None:
+    """A transport that opens its own sockets could not be abandoned at the deadline, and
+    skipping it silently could route key fetches around the operator's egress path."""
+    session = requests.Session()
+    session.mount(prefix, adapter)
+    with pytest.raises(ConfigurationError, match="cannot end such a transport"):
+        JWKSCache(URL, session=session)
+    with pytest.raises(ConfigurationError):
+        JWKSCache.from_discovery("https://idp.example.com/", session=session)
+
+
+def test_adapters_that_only_set_defaults_or_serve_other_schemes_are_fine() -> None:
+    session = requests.Session()
+    session.mount("https://", _OnlyDefaults())
+    session.mount("file://", _NotHTTP())  # never used for an http(s) URL
+    cache = JWKSCache(URL, session=session)
+    mounted = cache._session.get_adapter(URL)
+    assert isinstance(mounted, fetching._TrackingAdapter)
+    assert mounted.max_retries.total == 4
+    assert mounted.max_retries.backoff_factor == 0.1
+    assert not mounted.max_retries.status_forcelist
 
 
 # -- status, refresh, listeners -------------------------------------------------------
@@ -868,9 +1063,14 @@ def test_reset_after_fork_gives_a_fresh_lock_and_session(forged_issuer: ForgedIs
     assert cache in jwks_module._all_caches  # the at-fork hook will find it
 
     with requests.Session() as session:
+        session.proxies = {"https": "http://127.0.0.1:9"}
         theirs = forged_issuer.key_set(session=session)
+        before = theirs._session
         theirs._reset_after_fork()
-        assert theirs._session is session  # a caller's session is the caller's
+        # Never the caller's own session: a new one of ours, with its transport settings.
+        assert theirs._session is not session
+        assert theirs._session is not before
+        assert theirs._session.proxies == {"https": "http://127.0.0.1:9"}
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -941,3 +1141,263 @@ def test_a_waiting_request_waits_at_most_the_timeout(server: LoopbackServer) -> 
     with pytest.raises(KeySetUnavailableError):
         cache.get_key("kid")
     assert time.monotonic() - started < 0.4 + 0.15
+
+
+def _fetch_threads() -> int:
+    return sum(thread.name == "claimguard-jwks" for thread in threading.enumerate())
+
+
+def _threads_left(before: int, wait: float = 3.0) -> int:
+    """Fetch threads beyond ``before`` still alive after waiting up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while _fetch_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _fetch_threads() - before
+
+
+def test_fetches_abandoned_with_a_caller_session_leave_no_thread(server: LoopbackServer) -> None:
+    """A fetch through a caller's session must end at its abandonment like any other,
+    retries included: 8 abandoned fetches used to leave 8 threads blocked on an endpoint
+    that dribbles its headers. The session's adapter retries (with a long backoff)
+    after each broken read; those retries must stop at the deadline too."""
+    headers = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X" * 400
+    url = server.route("/jwks", dribble(headers, pause=0.05, raw=True))  # 20 s of headers
+    before = _fetch_threads()
+    with requests.Session() as session:
+        retry = Retry(total=3, backoff_factor=5)
+        session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+        caches = iter([JWKSCache(url, session=session, timeout=0.3, cooldown=0) for _ in range(8)])
+        started = time.monotonic()
+        results = run_in_threads(8, lambda: next(caches).refresh())
+        assert results == [False] * 8
+        assert time.monotonic() - started < 2.0
+        assert _threads_left(before) == 0, "abandoned fetch threads outlived their deadline"
+
+
+class _KeepAliveThenDribble:
+    """First answer: a good key set on a connection the server keeps open (HTTP/1.1
+    keep-alive, whatever the request asked). Later answers: headers one byte per
+    ``pause`` seconds."""
+
+    def __init__(self, body: bytes, pause: float = 0.05) -> None:
+        self.first = Reply(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive"
+            + b"\r\nContent-Length: %d\r\n\r\n" % len(body)
+            + body,
+            raw=True,
+        )
+        self.later = dribble(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"s" * 400, pause=pause, raw=True)
+        self.calls = 0
+
+    def __call__(self, handler: Any, server: LoopbackServer, path: str) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            self.first(handler, server, path)
+            handler.close_connection = False  # serve the next request on this connection
+        else:
+            self.later(handler, server, path)
+
+
+def test_a_connection_the_server_keeps_open_is_not_reused(server: LoopbackServer) -> None:
+    """Attack: answer once on a connection kept open, then stall the next answer on it.
+    Each fetch connects anew, so the stalled one is on a socket its own tracker
+    recorded and ends at its abandonment."""
+    key = ForgedKey.generate("ES256")
+    url = server.route("/jwks", _KeepAliveThenDribble(jwks_body(key)))
+    cache = JWKSCache(url, timeout=0.3, cooldown=0)
+    before = _fetch_threads()
+    assert cache.refresh()
+    assert not cache.refresh()
+    assert "abandoned" in (cache.status().last_error or "")
+    assert _threads_left(before) == 0, "the stalled fetch on a reused connection lived on"
+
+
+def _closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on: connections to it are refused at once."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        return int(listener.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _full_accept_queue() -> Iterator[int]:
+    """A 127.0.0.1 port whose accept queue is full: a new connection hangs in connect
+    until its timeout, where no tracker can reach its socket yet (Linux)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        with socket.create_connection(listener.getsockname(), timeout=1):  # fills it
+            yield int(listener.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("retry", "slow_connects"),
+    [
+        (Retry(total=3, backoff_factor=5), False),
+        (Retry(total=None, connect=None, backoff_factor=0), False),
+        (Retry(total=20, connect=20, backoff_factor=0), True),
+    ],
+    ids=["long-backoff", "unlimited-attempts", "attempts-past-the-deadline"],
+)
+def test_a_caller_retry_policy_stops_at_the_deadline(retry: Retry, slow_connects: bool) -> None:
+    """Retries are kept, but bounded by the fetch: no backoff sleeps past the deadline
+    (a caller's 10 s backoff), no unlimited attempts (urllib3 would recurse until the
+    stack overflows), and no attempt starts after the deadline (20 connects of 0.3 s
+    each would keep the thread for 6 s)."""
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(_full_accept_queue()) if slow_connects else _closed_port()
+        url = f"http://127.0.0.1:{port}/jwks"
+        before = _fetch_threads()
+        with requests.Session() as session:
+            session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+            cache = JWKSCache(url, session=session, timeout=0.3, cooldown=0)
+            started = time.monotonic()
+            assert not cache.refresh()
+            assert time.monotonic() - started < 1.0
+        assert _threads_left(before, wait=1.5) == 0, "a retrying fetch outlived its deadline"
+    last_error = cache.status().last_error or ""
+    assert "request failed" in last_error or "abandoned" in last_error, last_error
+
+
+class _SlowHandshake:
+    """A TCP server on 127.0.0.1 that answers any connection with the start of a TLS
+    record, one byte per ``pause`` seconds: a handshake that never completes."""
+
+    def __init__(self, pause: float = 0.05, limit: int = 400) -> None:
+        self.pause, self.limit = pause, limit
+        self.stopping = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._dribble, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _dribble(self, conn: socket.socket) -> None:
+        record = b"\x16\x03\x03\x40\x00" + b"\x02" * self.limit  # a 16 KiB handshake record
+        with conn:
+            for byte in record[: self.limit]:
+                if self.stopping.wait(self.pause):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client gave up
+
+    def __enter__(self) -> _SlowHandshake:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.listener.close()
+
+
+def test_a_tls_handshake_dribbled_byte_by_byte_ends_by_the_deadline() -> None:
+    """Slow-loris before any HTTP: the TLS handshake itself trickles. No socket is
+    recorded before the handshake completes, so this relies on CPython bounding the
+    whole handshake by the socket timeout; this test keeps that assumption checked."""
+    with _SlowHandshake() as slow:
+        cache = JWKSCache(f"https://127.0.0.1:{slow.port}/jwks", timeout=0.3, cooldown=0)
+        before = _fetch_threads()
+        started = time.monotonic()
+        assert not cache.refresh()
+        assert time.monotonic() - started < 1.0
+        assert _threads_left(before) == 0, "the handshake outlived the fetch's deadline"
+
+
+# -- discovery that aims inward ---------------------------------------------------------
+
+PUBLIC_ISSUER = "https://idp.example.com/"
+
+
+def _stub_discovery(
+    monkeypatch: pytest.MonkeyPatch, jwks_uri: str, serve: Callable[[str], Any] | None = None
+) -> list[str]:
+    """Make the discovery of :data:`PUBLIC_ISSUER` (a public https issuer, which tests
+    cannot reach) answer a document naming ``jwks_uri``. Other URLs go to ``serve`` or,
+    without it, to the real fetch (to a loopback server). Returns every URL fetched."""
+    fetched: list[str] = []
+    real = jwks_module.get_json
+
+    def get_json(session: requests.Session, url: str, **options: Any) -> Any:
+        fetched.append(url)
+        if url == discovery_url(PUBLIC_ISSUER):
+            return {"issuer": PUBLIC_ISSUER, "jwks_uri": jwks_uri}
+        return serve(url) if serve is not None else real(session, url, **options)
+
+    monkeypatch.setattr(jwks_module, "get_json", get_json)
+    return fetched
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("http://127.0.0.1:{port}/internal", "must use https"),
+        ("https://127.0.0.1:{port}/internal", "loopback address"),
+        ("https://localhost:{port}/internal", "localhost"),
+        ("https://127.1:{port}/internal", "dotted quad"),
+    ],
+)
+def test_a_public_issuers_discovery_cannot_aim_fetches_at_loopback(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch, template: str, reason: str
+) -> None:
+    """The fetch fails with the reason, and no GET is issued for the jwks_uri: the
+    loopback server sees nothing."""
+    port = server.base_url.rsplit(":", 1)[1]
+    server.route("/internal", Reply(b'{"keys": []}'))
+    fetched = _stub_discovery(monkeypatch, template.format(port=port))
+    cache = JWKSCache.from_discovery(PUBLIC_ISSUER, timeout=1)
+    with pytest.raises(KeySetUnavailableError):
+        cache.get_key("any")
+    assert fetched == [discovery_url(PUBLIC_ISSUER)]
+    assert server.total_hits() == 0
+    last_error = cache.status().last_error or ""
+    assert "jwks_uri" in last_error
+    assert reason in last_error
+    assert cache.url is None
+
+
+def _unavailable(url: str) -> Any:
+    raise fetching.FetchError(f"{url}: HTTP 503")
+
+
+def test_a_jwks_uri_on_another_host_is_logged_once_per_cache(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Keys on another host than the issuer's are legitimate but worth a glance: one
+    WARNING per cache, not one per fetch. (The JWKS answers 503 here, so every fetch
+    discovers again.)"""
+    jwks_uri = "https://keys.example.net/jwks?\u202egnp.x"
+    fetched = _stub_discovery(monkeypatch, jwks_uri, serve=_unavailable)
+    cache = JWKSCache.from_discovery(PUBLIC_ISSUER, timeout=1)
+    with caplog.at_level(logging.WARNING, logger="claimguard"):
+        assert not cache.refresh()
+        assert not cache.refresh()
+        assert fetched.count(discovery_url(PUBLIC_ISSUER)) == 2
+        cross_host = [r for r in caplog.records if "another host" in r.getMessage()]
+        assert len(cross_host) == 1
+        assert "keys.example.net" in cross_host[0].getMessage()
+        assert "\u202e" not in cross_host[0].getMessage()  # escaped: no reordered text
+        # Each cache warns for itself.
+        assert not JWKSCache.from_discovery(PUBLIC_ISSUER, timeout=1).refresh()
+        cross_host = [r for r in caplog.records if "another host" in r.getMessage()]
+        assert len(cross_host) == 2
+
+
+def test_a_jwks_uri_on_the_issuer_host_is_not_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _stub_discovery(monkeypatch, "https://IDP.example.com/.well-known/jwks.json", _unavailable)
+    with caplog.at_level(logging.WARNING, logger="claimguard"):
+        assert not JWKSCache.from_discovery(PUBLIC_ISSUER, timeout=1).refresh()
+    assert "another host" not in caplog.text

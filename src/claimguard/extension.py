@@ -128,8 +128,11 @@ class ClaimGuard:
         guard.init_app(app)           # in create_app()
 
     :param app: the app to set up at once (same as calling :meth:`init_app`).
-    :param session: a ``requests.Session`` for discovery and JWKS fetches (proxies, a
-        custom CA). By default each key set creates its own.
+    :param session: a ``requests.Session`` lending its transport settings to discovery
+        and JWKS fetches: proxies, CA bundle path, client certificate, ``trust_env`` and
+        its ``HTTPAdapter`` retries. Its auth, cookies, headers and hooks are never
+        sent, and ``verify=False`` is ignored; a custom transport adapter mounted on it
+        is a :class:`ConfigurationError`. By default the environment's settings apply.
     """
 
     def __init__(self, app: Flask | None = None, *, session: requests.Session | None = None):

@@ -18,7 +18,11 @@ The rules, in the order a request meets them:
 * **Single-flight.** Concurrent requests that need a fetch share one HTTP request and
   wait for it at most ``timeout`` seconds in total.
 * **Hostile endpoints.** No redirects, TLS always verified, a size cap, one deadline
-  for connect + read + body, and no credentials from ``.netrc``.
+  for connect + read + body, and no credentials from ``.netrc`` or from a caller's
+  session (which lends transport settings only: see :class:`~claimguard.fetching.Transport`).
+* **Hostile discovery.** A discovered ``jwks_uri`` must be ``https://`` and may not aim
+  at loopback, private or other special-purpose addresses (unless the issuer itself is
+  on loopback, for development); one on another host than the issuer's is logged once.
 """
 
 from __future__ import annotations
@@ -36,14 +40,18 @@ from typing import Any
 import requests
 
 from .discovery import auth0_jwks_url
+from .discovery import check_discovered_jwks_uri
 from .discovery import check_issuer_url
 from .discovery import check_url
 from .discovery import discovery_url
+from .discovery import on_issuer_host
+from .errors import ConfigurationError
 from .errors import InvalidTokenError
 from .errors import KeySetUnavailableError
 from .errors import loggable
 from .fetching import FetchError
 from .fetching import SocketTracker
+from .fetching import Transport
 from .fetching import get_json
 from .fetching import new_session
 from .fetching import tracking
@@ -86,8 +94,8 @@ class _Flight:
         #: ``time.monotonic()`` after which the fetch is given up for lost.
         self.deadline = deadline
         self.abandoned = False
-        #: The sockets this fetch opened (claimguard's own session only), shut down when
-        #: it is abandoned so that its thread, blocked in a read, ends too.
+        #: The sockets this fetch opened, shut down when it is abandoned so that its
+        #: thread, blocked in a read, ends too.
         self.sockets = SocketTracker()
 
 
@@ -122,9 +130,13 @@ class JWKSCache:
     :param timeout: seconds for one fetch, connect + read + body together (discovery
         included); also the longest a request waits for a fetch.
     :param max_bytes: largest response body accepted.
-    :param session: a ``requests.Session`` to use (proxies, CA bundle); one is created
-        otherwise. Redirects are never followed and TLS is always verified, whatever the
-        session says.
+    :param session: a ``requests.Session`` whose transport settings fetches use: its
+        proxies, CA bundle path, client certificate, ``trust_env`` and the retry policy of
+        its mounted ``HTTPAdapter`` s, read once here. It never sends a fetch itself: its
+        ``auth``, ``cookies``, ``headers`` and ``hooks`` are not used, redirects are
+        never followed and TLS is always verified, whatever it says. A mounted custom
+        transport adapter raises :class:`~claimguard.errors.ConfigurationError` (see
+        :class:`~claimguard.fetching.Transport`).
     :param clock: monotonic clock for TTL, cooldown and staleness (a seam for tests).
 
     Creating a cache does no I/O: keys are fetched on first use, or by :meth:`refresh`.
@@ -154,8 +166,8 @@ class JWKSCache:
         self.max_stale = float(max_stale)
         self.timeout = float(timeout)
         self.max_bytes = int(max_bytes)
-        self._own_session = session is None
-        self._session = session if session is not None else new_session()
+        self._transport = Transport.of(session) if session is not None else None
+        self._session = new_session(self._transport)
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
@@ -168,6 +180,8 @@ class JWKSCache:
         self._flight: _Flight | None = None
         self._fetches = 0
         self._listeners: list[Callable[[KeySet], None]] = []
+        #: The last cross-host jwks_uri warned about, so that it is logged once.
+        self._warned_jwks_uri: str | None = None
         _all_caches.add(self)
 
     @classmethod
@@ -185,8 +199,7 @@ class JWKSCache:
         # child, and a shared connection pool would mix two processes' traffic.
         self._lock = threading.Lock()
         self._flight = None
-        if self._own_session:
-            self._session = new_session()
+        self._session = new_session(self._transport)
 
     # -- public API ---------------------------------------------------------------
 
@@ -381,7 +394,7 @@ class JWKSCache:
     # -- waiting and fetching -----------------------------------------------------
 
     def _await(self, flight: _Flight, kid: str | None) -> VerificationKey:
-        # DESIGN §5: a request waits for a fetch at most HTTP_TIMEOUT in total.
+        # A request waits for a fetch at most ``timeout`` (HTTP_TIMEOUT) in total.
         wait = min(self.timeout, flight.deadline - time.monotonic())
         if not flight.done.wait(max(0.0, wait)):
             with self._lock:
@@ -488,8 +501,30 @@ class JWKSCache:
                 f"does not equal the configured issuer {issuer!r}"
             )
         try:
-            url = check_url(document.get("jwks_uri"), "discovered jwks_uri")
-        except Exception as exc:
+            url = check_discovered_jwks_uri(document.get("jwks_uri"), issuer)
+        except ConfigurationError as exc:  # its message is log-safe
             raise FetchError(f"{where}: {exc}") from None
+        except Exception as exc:  # pragma: no cover - fail closed on any surprise
+            raise FetchError(f"{where}: jwks_uri refused ({type(exc).__name__})") from None
+        self._note_cross_host(url, issuer)
         self._jwks_url = url
         return url
+
+    def _note_cross_host(self, url: str, issuer: str) -> None:
+        """Log, once per cache and URL, a jwks_uri on another host than the issuer's.
+
+        Legitimate (Google's keys live on www.googleapis.com) but worth an operator's
+        glance: the keys that verify every token come from a host the configuration
+        never named.
+        """
+        if on_issuer_host(url, issuer):
+            return
+        with self._lock:
+            if self._warned_jwks_uri == url:
+                return
+            self._warned_jwks_uri = url
+        log.warning(
+            "the discovery document of issuer %s names keys on another host: jwks_uri %s",
+            loggable(issuer),
+            loggable(url),
+        )

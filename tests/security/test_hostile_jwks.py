@@ -23,8 +23,11 @@ import pytest
 
 from claimguard import JWKSCache
 from claimguard import TokenValidator
+from claimguard import jwks as jwks_module
+from claimguard.discovery import discovery_url
 from claimguard.errors import InvalidTokenError
 from claimguard.errors import KeySetUnavailableError
+from claimguard.fetching import FetchError
 from claimguard.keys import MAX_KEYS
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import ForgedKey
@@ -418,3 +421,72 @@ def test_cold_api_facing_a_hostile_endpoint(
     response = client.get("/me", headers=bearer(issuer.mint()))
     assert time.perf_counter() - started < BOUND
     check_refusal(response, 503, None)
+
+
+# -- a discovery document aiming key fetches inward -----------------------------------------
+
+PUBLIC_ISSUER = "https://idp.example.com/"
+#: What the inward service would answer: it must never reach a log or a readiness report.
+INTERNAL_SECRET = "internal-only-answer-7f3a"
+
+INWARD = [
+    # this machine, where the hostile server plays an internal service
+    "http://127.0.0.1:{port}/admin",
+    "https://127.0.0.1:{port}/admin",
+    "http://localhost:{port}/admin",
+    "https://127.1:{port}/admin",
+    "https://2130706433:{port}/admin",
+    "https://0x7f000001:{port}/admin",
+    "https://0x7f.1:{port}/admin",
+    "https://[::ffff:127.0.0.1]:{port}/admin",
+    "https://[::1]:{port}/admin",
+    "https://foo.localhost/admin",
+    # the networks around it (never contacted: refused before any connection)
+    "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+    "https://10.0.0.1/admin",
+    "https://172.16.0.1/admin",
+    "https://192.168.0.1/admin",
+    "https://0.0.0.0:{port}/admin",
+    "https://[fe80::1]/admin",
+    "https://[fd00::1]/admin",
+]
+
+
+@pytest.mark.parametrize("template", INWARD)
+def test_discovery_cannot_aim_key_fetches_inward(
+    hostile: HostileServer, issuer: ForgedIssuer, monkeypatch: pytest.MonkeyPatch, template: str
+) -> None:
+    """The attacker controls a public issuer's discovery document and names an inward
+    jwks_uri, hoping to scan ports or read an internal service through the API's
+    readiness report. The fetch fails with a reason that names no answer, and not one
+    request reaches the target."""
+    port = hostile.base_url.rsplit(":", 1)[1]
+    target = template.format(port=port)
+    hostile.route("/admin", reply(200, json.dumps({"keys": [], "secret": INTERNAL_SECRET})))
+    real_get_json = jwks_module.get_json
+    attempted: list[str] = []
+
+    def get_json(session: Any, url: str, **options: Any) -> Any:
+        # The public issuer cannot be reached from tests: its discovery is answered here.
+        if url == discovery_url(PUBLIC_ISSUER):
+            return {"issuer": PUBLIC_ISSUER, "jwks_uri": target}
+        attempted.append(url)
+        if f":{port}/" not in url:  # never the network: only the loopback target is real
+            raise FetchError(f"{url}: not fetched by this test")
+        return real_get_json(session, url, **options)
+
+    monkeypatch.setattr(jwks_module, "get_json", get_json)
+    cache = JWKSCache.from_discovery(PUBLIC_ISSUER, timeout=TIMEOUT, cooldown=0)
+    validator = TokenValidator(issuers={PUBLIC_ISSUER: cache}, audiences=AUDIENCE)
+    started = time.perf_counter()
+    assert not cache.refresh()
+    with pytest.raises(KeySetUnavailableError) as unavailable:
+        validator.validate(issuer.mint(iss=PUBLIC_ISSUER))
+    assert time.perf_counter() - started < BOUND
+    assert attempted == [], "a fetch was sent to the inward target"
+    assert hostile.total_hits() == 0
+    last_error = cache.status().last_error or ""
+    assert "jwks_uri" in last_error
+    assert INTERNAL_SECRET not in last_error
+    assert INTERNAL_SECRET not in unavailable.value.detail
+    assert cache.url is None  # nothing kept: the next fetch discovers again
