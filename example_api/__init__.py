@@ -18,10 +18,10 @@ from flask import Flask
 
 from . import errors
 from . import health
+from . import products
 from .config import from_environment
 from .config import is_true
 from .extensions import guard
-from .products import bp
 from .storage import ProductStore
 
 __all__ = ["create_app"]
@@ -52,7 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["example_api.store"] = store
     guard.init_app(app)
     errors.register(app)
-    app.register_blueprint(bp)
+    products.init_app(app)
     health.init_app(app)
     if is_true(app.config.get("EXAMPLE_API_WARM_UP", False)):
         # Each gunicorn worker builds its own app (no --preload), so each fetches its

@@ -53,8 +53,9 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 30
     return False
 
 
-def _seed_product(base: str, admin_token: str) -> int:
-    """Create one product for the printed commands to change and delete; its id."""
+def _seed_product(base: str, admin_token: str) -> tuple[int, str]:
+    """Create one product for the printed commands to change and delete; its id and
+    its ETag (for the conditional change)."""
     response = requests.post(
         f"{base}/products",
         json={"name": "Demo mug", "price": 9.5, "description": "made by make demo", "stock": 5},
@@ -63,10 +64,10 @@ def _seed_product(base: str, admin_token: str) -> int:
     )
     response.raise_for_status()
     product_id: int = response.json()["id"]
-    return product_id
+    return product_id, response.headers["ETag"]
 
 
-def _print_requests(base: str, tokens: dict[str, str], product_id: int) -> None:
+def _print_requests(base: str, tokens: dict[str, str], product_id: int, etag: str) -> None:
     print(BANNER)
     print("The products API is running at", base)
     print("Paste these into another terminal (tokens valid for 8 hours):\n")
@@ -98,11 +99,15 @@ curl -si -X POST -H "Authorization: Bearer $EDITOR_TOKEN" \\
 curl -s -X POST -H "Authorization: Bearer $EDITOR_TOKEN" \\
      -H 'Content-Type: application/json' -d '{{"name": "", "price": -1}}' {base}/products
 
-# viewer reads the product the demo created                 -> 200
-curl -s -H "Authorization: Bearer $VIEWER_TOKEN" {base}/products/{product_id}
+# viewer reads the product the demo created                 -> 200, ETag: {etag}
+curl -si -H "Authorization: Bearer $VIEWER_TOKEN" {base}/products/{product_id}
 
-# editor can change it                                      -> 200
-curl -s -X PATCH -H "Authorization: Bearer $EDITOR_TOKEN" \\
+# editor changes it if unchanged since that read (If-Match) -> 200 and a new ETag
+curl -si -X PATCH -H "Authorization: Bearer $EDITOR_TOKEN" -H 'If-Match: {etag}' \\
+     -H 'Content-Type: application/json' -d '{{"stock": 3}}' {base}/products/{product_id}
+
+# the same change again: that ETag is stale now             -> 412 precondition_failed
+curl -s -X PATCH -H "Authorization: Bearer $EDITOR_TOKEN" -H 'If-Match: {etag}' \\
      -H 'Content-Type: application/json' -d '{{"stock": 3}}' {base}/products/{product_id}
 
 # editor cannot delete                                      -> 403
@@ -166,7 +171,7 @@ def main() -> int:
                 role: issuer.mint(roles=[role], expires_in=TOKEN_LIFETIME, sub=f"demo|{role}")
                 for role in ("viewer", "editor", "admin")
             }
-            _print_requests(base, tokens, _seed_product(base, tokens["admin"]))
+            _print_requests(base, tokens, *_seed_product(base, tokens["admin"]))
         else:
             print(f"The products API is running at {base}. Press Ctrl-C to stop it.")
         return process.wait()

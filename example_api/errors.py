@@ -1,4 +1,11 @@
-"""JSON for every error the API can answer: never an HTML page, never a stack trace."""
+"""JSON for every error the API can answer: never an HTML page, never a stack trace.
+
+Input errors name what is wrong, field by field, under one code per part of the request:
+``invalid_query`` (query string), ``invalid_header`` (e.g. ``If-Match``) and
+``invalid_body`` (the JSON body), each ``400 {"error": code, "fields": {name: why}}``.
+Names echoed back are cut and cleaned (:func:`example_api.schema.echoable`); values
+never are, and nothing a client sent is ever copied into a response header.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from flask import jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 
-from .schema import InvalidBody
+from .schema import InvalidInput
 
 log = logging.getLogger("example_api")
 
@@ -18,17 +25,18 @@ _CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
 
 
 def register(app: Flask) -> None:
-    """Render HTTP errors and body validation errors as JSON."""
+    """Render HTTP errors and input validation errors as JSON."""
 
-    @app.errorhandler(InvalidBody)
-    def invalid_body(error: InvalidBody) -> tuple[Response, int]:
-        return jsonify(error="invalid_body", fields=error.fields), 400
+    @app.errorhandler(InvalidInput)
+    def invalid_input(error: InvalidInput) -> tuple[Response, int]:
+        return jsonify(error=error.error, fields=error.fields), 400
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -3,7 +3,13 @@
 ``GET /health`` (in :mod:`example_api.products`) is liveness: the process answers.
 ``GET /health/ready`` is readiness: every trusted issuer's key set is loaded in *this*
 worker (each gunicorn worker keeps its own), so a token can be checked without waiting
-for the issuer. Both are public: no token, nothing secret in the answer.
+for the issuer.
+
+Both are public, so they answer a status and nothing else: per issuer, in configured
+order, whether its keys are loaded and fresh. No URL, no process id, no error text, no
+count: those help an attacker map the deployment and time an attack on the issuer.
+The details go to the log instead (WARNING, at most once per nudge interval per worker,
+so probing cannot flood it): process id, issuer, key-set URL, key count, last error.
 """
 
 from __future__ import annotations
@@ -12,13 +18,15 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from collections.abc import Mapping
 
 from flask import Blueprint
 from flask import Flask
 from flask import Response
 from flask import current_app
 from flask import jsonify
+
+from claimguard import KeySetStatus
 
 from .extensions import guard
 
@@ -48,18 +56,20 @@ class _Nudger:
         self._last: float | None = None
         self._thread: threading.Thread | None = None
 
-    def nudge(self) -> None:
+    def nudge(self) -> bool:
+        """Start a background refresh unless one ran too recently; whether it did."""
         now = time.monotonic()
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
-                return
+                return False
             if self._last is not None and now - self._last < self._interval:
-                return
+                return False
             self._last = now
             thread = self._thread = threading.Thread(
                 target=self._refresh, name="example-api-ready-refresh", daemon=True
             )
         thread.start()
+        return True
 
     def _refresh(self) -> None:
         try:
@@ -78,26 +88,44 @@ def init_app(app: Flask) -> None:
 
 @bp.get("/health/ready")
 def ready() -> Response:
-    """200 ``ready`` when every key set is loaded in this worker, else 503 ``not_ready``."""
-    key_sets: dict[str, dict[str, Any]] = {}
-    for issuer, status in guard.key_set_status().items():
-        key_sets[issuer] = {
-            "loaded": status.loaded,
-            "fresh": status.fresh,
-            "age": None if status.age is None else round(status.age, 3),
-            "key_count": status.key_count,
-            "last_error": status.last_error,
-            "cooling_down": status.cooling_down,
-            "refreshing": status.refreshing,
-            "fetches": status.fetches,
-        }
-    is_ready = all(entry["loaded"] for entry in key_sets.values())
+    """200 ``ready`` when every key set is loaded in this worker, else 503 ``not_ready``.
+
+    ``{"status": "ready", "issuers": [{"loaded": true, "fresh": true}]}``: one entry per
+    trusted issuer, in configured order, and nothing else (see the module docstring).
+    """
+    return readiness_answer(guard.key_set_status())
+
+
+def readiness_answer(statuses: Mapping[str, KeySetStatus]) -> Response:
+    """The readiness answer for one snapshot of the key sets (``{issuer: status}``).
+
+    When a key set is missing, this also nudges a background fetch and, with the same
+    rate limit, logs the details the answer leaves out.
+    """
+    issuers = [{"loaded": status.loaded, "fresh": status.fresh} for status in statuses.values()]
+    is_ready = all(status.loaded for status in statuses.values())
     if not is_ready:
         nudger: _Nudger = current_app.extensions[_NUDGER_KEY]
-        nudger.nudge()
-    response = jsonify(
-        status="ready" if is_ready else "not_ready", pid=os.getpid(), key_sets=key_sets
-    )
+        if nudger.nudge():  # at most once per interval: the log line rides on it
+            _log_not_ready(statuses)
+    response = jsonify(status="ready" if is_ready else "not_ready", issuers=issuers)
     response.status_code = 200 if is_ready else 503
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _log_not_ready(statuses: Mapping[str, KeySetStatus]) -> None:
+    """What the public answer leaves out, for operators: one WARNING line per issuer
+    whose keys are not loaded. The key-set URL and the error come from the issuer's
+    answers: ``%r`` shows them quoted, control characters escaped."""
+    for issuer, status in statuses.items():
+        if status.loaded:
+            continue
+        log.warning(
+            "readiness: worker %d not ready: issuer %s, keys at %r: %d keys, last error: %r",
+            os.getpid(),
+            issuer,
+            status.url,
+            status.key_count,
+            status.last_error,
+        )

@@ -9,11 +9,13 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from example_api.server import APP
 from example_api.server import ROOT
 from example_api.server import gunicorn_command
 
@@ -53,7 +55,12 @@ class ExampleServer:
         threads: int = 4,
         warm_up: bool = False,
         log_path: Path | None = None,
+        app: str = APP,
+        pythonpath: Sequence[Path] = (),
     ) -> None:
+        """:param app: the gunicorn application spec (default: example_api itself).
+        :param pythonpath: folders to import ``app`` from, before the repository root.
+        """
         self.workers = workers
         self.port = free_port()
         self.host = "127.0.0.1"
@@ -75,9 +82,12 @@ class ExampleServer:
             "EXAMPLE_API_WARM_UP": "1" if warm_up else "0",
         }
         env.pop("EXAMPLE_API_ACCESS_LOG", None)
+        if pythonpath:
+            inherited = [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []
+            env["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), *inherited])
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
-                gunicorn_command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
+                gunicorn_command(app), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
             )
         try:
             self._wait_ready()

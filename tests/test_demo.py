@@ -107,8 +107,17 @@ def test_demo_commands_answer_what_they_promise(tmp_path: Path) -> None:
             timeout=TIMEOUT,
         )
         assert created.status_code == 201
-        patched = requests.patch(url, json={"stock": 3}, headers=auth("EDITOR"), timeout=TIMEOUT)
+        # The printed conditional change: 200 with the seeded product's ETag, then 412.
+        if_match = re.search(r"-H 'If-Match: (\"[^\"]+\")'", text)
+        assert if_match is not None
+        read = requests.get(url, headers=auth("VIEWER"), timeout=TIMEOUT)
+        assert read.headers["ETag"] == if_match.group(1)
+        conditional = {**auth("EDITOR"), "If-Match": if_match.group(1)}
+        patched = requests.patch(url, json={"stock": 3}, headers=conditional, timeout=TIMEOUT)
         assert patched.status_code == 200
+        assert patched.headers["ETag"] != if_match.group(1)
+        stale = requests.patch(url, json={"stock": 3}, headers=conditional, timeout=TIMEOUT)
+        assert (stale.status_code, stale.json()["error"]) == (412, "precondition_failed")
         assert requests.delete(url, headers=auth("EDITOR"), timeout=TIMEOUT).status_code == 403
         assert requests.delete(url, headers=auth("ADMIN"), timeout=TIMEOUT).status_code == 204
     finally:

@@ -1,9 +1,11 @@
 """example_api as a real HTTP server (gunicorn, several workers) behind ForgedIssuer:
-the role matrix of DESIGN §7, body validation, JSON errors, persistence across a
-restart and concurrent writers."""
+the role matrix (viewer reads, editor writes, admin deletes; authorization before
+existence and before the body), body validation, JSON errors, ETags and If-Match,
+persistence across a restart and concurrent writers."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -58,7 +60,7 @@ def create(base: str, issuer: ForgedIssuer, **fields: Any) -> dict[str, Any]:
     return product
 
 
-# -- the role matrix (DESIGN §7) ----------------------------------------------------
+# -- the role matrix ------------------------------------------------------------------
 
 MATRIX = [
     # method, path template, role, expected status
@@ -198,10 +200,10 @@ def test_pagination_is_capped(server: str, issuer: ForgedIssuer) -> None:
     assert page["total"] >= 3
     capped = requests.get(f"{server}/products?limit=100000", headers=headers, timeout=TIMEOUT)
     assert capped.json()["limit"] == 100
-    for bad in ("limit=0", "limit=-1", "limit=abc", "offset=-5", "offset=1e3"):
+    for bad in ("limit=0", "limit=-1", "limit=abc", "offset=-5", "offset=1e3", "limit=%C2%B9"):
         response = requests.get(f"{server}/products?{bad}", headers=headers, timeout=TIMEOUT)
         assert response.status_code == 400, bad
-        assert response.json()["error"] == "invalid_body"
+        assert response.json()["error"] == "invalid_query"
 
 
 # -- body validation ------------------------------------------------------------------
@@ -262,6 +264,139 @@ def test_empty_patch_is_refused(server: str, issuer: ForgedIssuer) -> None:
     assert response.status_code == 400
 
 
+def test_inputs_that_used_to_crash_are_400_over_http(server: str, issuer: ForgedIssuer) -> None:
+    """A superscript digit in the query, a lone surrogate in a name, a deeply nested
+    body: each a JSON 400 naming what is wrong, never a 500."""
+    editor = {**auth(issuer, "editor"), "Content-Type": "application/json"}
+    query = requests.get(
+        f"{server}/products?limit=%C2%B9", headers=auth(issuer, "viewer"), timeout=TIMEOUT
+    )
+    surrogate = requests.post(
+        f"{server}/products",
+        data='{"name": "\\udc80", "price": 1}',
+        headers=editor,
+        timeout=TIMEOUT,
+    )
+    nested = requests.post(f"{server}/products", data="[" * 60_000, headers=editor, timeout=TIMEOUT)
+    assert (query.status_code, query.json()) == (
+        400,
+        {"error": "invalid_query", "fields": {"limit": query.json()["fields"]["limit"]}},
+    )
+    assert surrogate.status_code == 400
+    assert surrogate.json()["fields"] == {"name": "must be valid Unicode text (no lone surrogate)"}
+    assert nested.status_code == 400
+    assert list(nested.json()["fields"]) == ["body"]
+
+
+# -- ETags and If-Match (RFC 9110 sections 8.8.3 and 13.1.1) -------------------------------
+
+
+def conditional(
+    method: str, url: str, headers: dict[str, str], if_match: str | None, **fields: Any
+) -> requests.Response:
+    send = dict(headers)
+    if if_match is not None:
+        send["If-Match"] = if_match
+    return requests.request(method, url, json=fields or None, headers=send, timeout=TIMEOUT)
+
+
+def test_every_product_answer_carries_a_strong_etag(server: str, issuer: ForgedIssuer) -> None:
+    editor = auth(issuer, "editor")
+    created = requests.post(
+        f"{server}/products", json={"name": "Mug", "price": 1}, headers=editor, timeout=TIMEOUT
+    )
+    url = server + created.headers["Location"]
+    read = requests.get(url, headers=auth(issuer, "viewer"), timeout=TIMEOUT)
+    patched = requests.patch(url, json={"stock": 1}, headers=editor, timeout=TIMEOUT)
+    replaced = requests.put(url, json={"name": "Cup", "price": 2}, headers=editor, timeout=TIMEOUT)
+    again = requests.get(url, headers=auth(issuer, "viewer"), timeout=TIMEOUT)
+    tags = [r.headers["ETag"] for r in (created, read, patched, replaced, again)]
+    assert all(tag.startswith('"') and tag.endswith('"') for tag in tags)  # strong: no W/
+    assert tags[0] == tags[1]
+    assert len({tags[1], tags[2], tags[3]}) == 3  # every write changes it
+    assert tags[3] == tags[4]
+
+
+def test_if_match_guards_put_patch_and_delete(server: str, issuer: ForgedIssuer) -> None:
+    editor, admin = auth(issuer, "editor"), auth(issuer, "admin")
+    product = create(server, issuer, stock=5)
+    url = f"{server}/products/{product['id']}"
+    first = requests.get(url, headers=editor, timeout=TIMEOUT).headers["ETag"]
+    changed = conditional("PATCH", url, editor, first, stock=4)
+    assert changed.status_code == 200
+    # Stale, weak, another product's: 412 JSON, and nothing written.
+    for stale in (first, "W/" + changed.headers["ETag"], '"1.1"'):
+        for method, headers, fields in (
+            ("PATCH", editor, {"stock": 0}),
+            ("PUT", editor, {"name": "Lost", "price": 0}),
+            ("DELETE", admin, {}),
+        ):
+            refused = conditional(method, url, headers, stale, **fields)
+            assert refused.status_code == 412, (method, stale, refused.text)
+            assert refused.json()["error"] == "precondition_failed"
+    current = requests.get(url, headers=editor, timeout=TIMEOUT)
+    assert (current.json()["stock"], current.headers["ETag"]) == (4, changed.headers["ETag"])
+    # A list holding the current tag, and "*", match.
+    listed = conditional(
+        "PUT", url, editor, f'"0.0", {current.headers["ETag"]}', name="Ok", price=1
+    )
+    assert listed.status_code == 200
+    assert conditional("PATCH", url, editor, "*", stock=9).status_code == 200
+    malformed = conditional("DELETE", url, admin, "not-a-tag")
+    assert (malformed.status_code, malformed.json()["error"]) == (400, "invalid_header")
+    latest = requests.get(url, headers=editor, timeout=TIMEOUT).headers["ETag"]
+    assert conditional("DELETE", url, admin, latest).status_code == 204
+    assert conditional("DELETE", url, admin, "*").status_code == 404
+
+
+def test_writes_without_if_match_work_as_before(server: str, issuer: ForgedIssuer) -> None:
+    product = create(server, issuer)
+    url = f"{server}/products/{product['id']}"
+    assert conditional("PATCH", url, auth(issuer, "editor"), None, stock=2).status_code == 200
+    assert conditional("DELETE", url, auth(issuer, "admin"), None).status_code == 204
+
+
+def test_authorization_comes_before_the_precondition(server: str, issuer: ForgedIssuer) -> None:
+    product = create(server, issuer)
+    url = f"{server}/products/{product['id']}"
+    for method, role in (("PATCH", "viewer"), ("PUT", "viewer"), ("DELETE", "editor")):
+        for if_match in ('"0.0"', "garbage"):
+            response = conditional(method, url, auth(issuer, role), if_match, stock=1)
+            assert response.status_code == 403, (method, if_match)
+
+
+def test_two_editors_with_the_same_etag_exactly_one_wins(server: str, issuer: ForgedIssuer) -> None:
+    """Editors who all read the same version and all write with its ETag, at the same
+    moment, through several gunicorn workers: one 200, every other one 412, and the
+    product holds the winner's write. Repeated for several rounds."""
+    editors, rounds = 6, 8
+    tokens = [auth(issuer, "editor") for _ in range(editors)]
+    product = create(server, issuer)
+    url = f"{server}/products/{product['id']}"
+    for round_number in range(rounds):
+        tag = requests.get(url, headers=tokens[0], timeout=TIMEOUT).headers["ETag"]
+        barrier = threading.Barrier(editors, timeout=TIMEOUT)
+
+        def edit(number: int, tag: str = tag, barrier: threading.Barrier = barrier) -> int:
+            with requests.Session() as session:
+                session.get(f"{server}/health", timeout=TIMEOUT)  # connect before the race
+                barrier.wait()
+                response = session.put(
+                    url,
+                    json={"name": f"editor-{number}", "price": 1},
+                    headers={**tokens[number], "If-Match": tag},
+                    timeout=TIMEOUT,
+                )
+                return response.status_code
+
+        with ThreadPoolExecutor(max_workers=editors) as pool:
+            statuses = list(pool.map(edit, range(editors)))
+        assert sorted(statuses) == [200] + [412] * (editors - 1), (round_number, statuses)
+        winner = statuses.index(200)
+        final = requests.get(url, headers=tokens[0], timeout=TIMEOUT).json()
+        assert final["name"] == f"editor-{winner}"
+
+
 # -- JSON errors, never HTML -----------------------------------------------------------
 
 
@@ -298,7 +433,7 @@ def test_errors_are_json(server: str, issuer: ForgedIssuer) -> None:
                 timeout=TIMEOUT,
             ),
             400,
-            "bad_request",
+            "invalid_body",
         ),
     ]
     for response, status, error in cases:
@@ -309,7 +444,8 @@ def test_errors_are_json(server: str, issuer: ForgedIssuer) -> None:
 
 
 def test_oversized_token_is_answered_by_claimguard_in_json(server: str) -> None:
-    """gunicorn's header limits sit above claimguard's 8 KiB cap (DESIGN §7)."""
+    """gunicorn's header limits sit above claimguard's 8 KiB token cap, so the answer
+    is claimguard's JSON 401, not the server's own refusal."""
     response = requests.get(
         f"{server}/products", headers={"Authorization": "Bearer " + "a" * 9000}, timeout=TIMEOUT
     )

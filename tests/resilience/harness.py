@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from claimguard.testing import ForgedIssuer
+from example_server import ROOT
 from example_server import ExampleServer
+
+from .diagnostics import APP
 
 AUDIENCE = "https://products.example.com"
 ROLES = "https://my-app.example.com/roles"
@@ -44,7 +47,11 @@ class Answer:
 
 
 class ApiServer(ExampleServer):
-    """example_api under gunicorn, its log in the test's folder (see ExampleServer)."""
+    """example_api under gunicorn, its log in the test's folder (see ExampleServer).
+
+    It runs the build of :mod:`.diagnostics`: its readiness answers also carry the
+    worker's pid and key-set internals, under ``diagnostics``.
+    """
 
     def __init__(
         self,
@@ -56,7 +63,13 @@ class ApiServer(ExampleServer):
         warm_up: bool = False,
     ) -> None:
         super().__init__(
-            config, workers=workers, threads=threads, warm_up=warm_up, log_path=log_path
+            config,
+            workers=workers,
+            threads=threads,
+            warm_up=warm_up,
+            log_path=log_path,
+            app=APP,
+            pythonpath=[ROOT / "tests"],
         )
 
 
@@ -184,9 +197,10 @@ def worker_states(
     """``GET /health/ready`` on new connections until every worker has answered (and,
     with ``until``, until every worker's latest answer satisfies it).
 
-    Returns the latest answer per worker pid (with ``first``, the first one: a worker's
-    state before any probe could change it). Bounded by ``timeout`` and ``max_probes``;
-    raises ``AssertionError`` when the bound is hit first.
+    Returns the latest answer per worker pid, read from the answer's ``diagnostics``
+    (with ``first``, the first one: a worker's state before any probe could change it).
+    Bounded by ``timeout`` and ``max_probes``; raises ``AssertionError`` when the bound
+    is hit first.
     """
     latest: dict[int, Answer] = {}
     lock = threading.Lock()
@@ -211,7 +225,7 @@ def worker_states(
             except OSError:
                 continue
             with lock:
-                pid = answer.json()["pid"]
+                pid = diagnostics(answer)["pid"]
                 if not (first and pid in latest):
                     latest[pid] = answer
                 if satisfied():
@@ -234,9 +248,15 @@ def worker_states(
     return dict(latest)
 
 
+def diagnostics(answer: Answer) -> dict[str, Any]:
+    """The worker internals a readiness answer of the diagnostics build carries."""
+    details: dict[str, Any] = answer.json()["diagnostics"]
+    return details
+
+
 def key_set(answer: Answer) -> dict[str, Any]:
     """The one key set of a readiness answer (these tests trust one issuer)."""
-    key_sets: dict[str, Any] = answer.json()["key_sets"]
+    key_sets: dict[str, Any] = diagnostics(answer)["key_sets"]
     assert len(key_sets) == 1, key_sets
     return next(iter(key_sets.values()))
 

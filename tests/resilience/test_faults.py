@@ -50,6 +50,8 @@ READY_FIELDS = {
     "refreshing",
     "fetches",
 }
+#: Everything the public readiness answer holds.
+PUBLIC_FIELDS = {"status", "issuers"}
 #: Margin on every time boundary below (scheduling noise on 2 cores).
 MARGIN = 0.3
 
@@ -59,14 +61,20 @@ def ready(answer: Answer) -> bool:
 
 
 def assert_readiness_shape(answer: Answer, issuer: ForgedIssuer) -> dict[str, Any]:
+    """The public part of the answer is a status per issuer, nothing else (no pid, no
+    URL, no error); the ``diagnostics`` the test build adds agree with it."""
     body: dict[str, Any] = answer.json()
     assert answer.status in (200, 503)
     assert answer.headers["content-type"].startswith("application/json")
     assert answer.headers["cache-control"] == "no-store"
+    public = {name: value for name, value in body.items() if name != "diagnostics"}
+    assert set(public) == PUBLIC_FIELDS
     assert body["status"] == ("ready" if answer.status == 200 else "not_ready")
-    assert isinstance(body["pid"], int)
-    assert list(body["key_sets"]) == [issuer.issuer]
-    assert set(body["key_sets"][issuer.issuer]) == READY_FIELDS
+    assert isinstance(body["diagnostics"]["pid"], int)
+    assert list(body["diagnostics"]["key_sets"]) == [issuer.issuer]
+    entry = body["diagnostics"]["key_sets"][issuer.issuer]
+    assert set(entry) == READY_FIELDS
+    assert public["issuers"] == [{"loaded": entry["loaded"], "fresh": entry["fresh"]}]
     return body
 
 
@@ -144,7 +152,7 @@ def test_outage_stale_keys_then_503_then_recovery(issuer: ForgedIssuer, tmp_path
     # Readiness follows: 503 not_ready on every worker past max stale.
     for answer in gone.values():
         body = assert_readiness_shape(answer, issuer)
-        entry = body["key_sets"][issuer.issuer]
+        entry = body["diagnostics"]["key_sets"][issuer.issuer]
         assert (body["status"], entry["loaded"], entry["key_count"]) == ("not_ready", False, 0)
         assert entry["last_error"] is not None
     # Recovery: keys come back for requests, and readiness goes back to 200.
@@ -336,7 +344,7 @@ def test_readiness_before_and_after_the_first_fetch(issuer: ForgedIssuer, tmp_pa
     assert len(first) == 2
     for answer in first.values():
         body = assert_readiness_shape(answer, issuer)
-        entry = body["key_sets"][issuer.issuer]
+        entry = body["diagnostics"]["key_sets"][issuer.issuer]
         assert answer.status == 503
         assert (entry["loaded"], entry["fetches"], entry["key_count"], entry["age"]) == (
             False,
@@ -347,7 +355,7 @@ def test_readiness_before_and_after_the_first_fetch(issuer: ForgedIssuer, tmp_pa
     assert served.status == 200
     for answer in after.values():
         body = assert_readiness_shape(answer, issuer)
-        entry = body["key_sets"][issuer.issuer]
+        entry = body["diagnostics"]["key_sets"][issuer.issuer]
         assert body["status"] == "ready"
         assert (entry["loaded"], entry["fresh"], entry["key_count"]) == (True, True, 1)
         assert entry["fetches"] == 1  # one fetch per worker, whoever asked for it
@@ -366,7 +374,7 @@ def test_readiness_with_warm_up(issuer: ForgedIssuer, tmp_path: Path) -> None:
     assert jwks_at_start == 3  # one fetch per worker, at start
     for answer in first.values():
         body = assert_readiness_shape(answer, issuer)
-        entry = body["key_sets"][issuer.issuer]
+        entry = body["diagnostics"]["key_sets"][issuer.issuer]
         assert body["status"] == "ready"
         assert (entry["loaded"], entry["fresh"], entry["fetches"]) == (True, True, 1)
 
@@ -390,9 +398,11 @@ def test_warm_up_with_the_issuer_down_still_starts_and_recovers(
     for answer in down.values():
         body = assert_readiness_shape(answer, issuer)
         assert body["status"] == "not_ready"
-        assert "503" in body["key_sets"][issuer.issuer]["last_error"]
+        assert "503" in body["diagnostics"]["key_sets"][issuer.issuer]["last_error"]
     assert all(ready(answer) for answer in back.values())
     assert "warm-up could not fetch every key set" in log_tail
+    # What the public answer leaves out is in the log: which worker, which issuer, why.
+    assert f"not ready: issuer {issuer.issuer}" in log_tail
 
 
 def test_readiness_probes_do_not_hammer_the_issuer(issuer: ForgedIssuer, tmp_path: Path) -> None:
