@@ -6,9 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint typecheck unit install clean
+.PHONY: test demo demo-web browser bench lint typecheck unit install clean
 
-test: lint typecheck unit
+test: lint typecheck browser unit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,24 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m example_api.demo
 
+# The Next.js calling side (example_web/): a local stand-in for the Auth0 tenant,
+# example_api and `next start`, on loopback. Runs `npm ci` and `next build` when their
+# inputs changed; needs Node.js 20+. Ctrl-C stops all three.
+demo-web: $(STAMP)
+	$(BIN)/python -m example_web.launch
+
+# Debian's chromium for the browser tests (tests/web): installed when missing and we are
+# root (as in CI), quiet when present. Elsewhere those tests skip and say how to run them.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the browser tests..."; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing: tests/web will skip (apt-get install chromium)"; \
+	  fi; }
+
 # The throughput, per-call and memory benchmarks (loopback only, bounded runs). Not part
 # of `make test`: they take several minutes and want a quiet machine.
 bench: $(STAMP)
@@ -31,8 +49,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.memory
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests example_api bench
-	$(BIN)/ruff format --check src tests example_api bench
+	$(BIN)/ruff check src tests example_api example_web bench
+	$(BIN)/ruff format --check src tests example_api example_web bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
