@@ -6,9 +6,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo demo-web browser bench lint typecheck unit install clean
+.PHONY: test quick demo demo-web browser bench lint typecheck unit install clean
 
 test: lint typecheck browser unit
+
+# Day-to-day: lint, types and every test not marked slow (no gunicorn load or fault
+# runs, no browser), stopping at the first failure.
+quick: lint typecheck
+	$(BIN)/pytest -q -x -m "not slow"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
