@@ -13,6 +13,7 @@ what each should answer. Ctrl-C stops everything it started.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
@@ -125,6 +126,10 @@ curl -si -H "Authorization: Bearer ${{VIEWER_TOKEN}}x" {base}/products
 
 
 def main() -> int:
+    # Line by line, also into a pipe (``make demo | tee``): the commands and the
+    # refusal lines appear as they happen, not when a buffer fills.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     port = int(os.environ.get("EXAMPLE_API_PORT", "8000"))
     base = f"http://127.0.0.1:{port}"

@@ -3,6 +3,7 @@ development issuer is labelled, and Ctrl-C stops everything it started."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -63,15 +64,37 @@ def start_demo(port: int, database: Path, **env: str) -> tuple[subprocess.Popen[
     pytest.fail("the demo did not print its commands in time:\n" + "".join(output[-40:]))
 
 
+def _group_members(pgid: int) -> list[str]:
+    found = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True)
+    return found.stdout.split()
+
+
 def stop(process: subprocess.Popen[str]) -> int:
+    """Ctrl-C the demo; return its exit status once it and everything it started ended.
+
+    The demo runs in its own process group (``start_new_session``), so whatever it
+    leaves behind is found there, killed, and reported: a child that outlived the demo
+    would otherwise hold the output pipe open and block the reader forever.
+    """
     process.send_signal(signal.SIGINT)
     try:
-        return process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        if process.stdout is not None:
-            process.stdout.close()
+        status = process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        status = None
+    deadline = time.monotonic() + 5
+    left = _group_members(process.pid)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = _group_members(process.pid)
+    if left or status is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+    assert status is not None, "the demo did not stop within 30 s of Ctrl-C"
+    assert not left, f"Ctrl-C left processes of the demo running: {left}"
+    return status
 
 
 def test_demo_commands_answer_what_they_promise(tmp_path: Path) -> None:
