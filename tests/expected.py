@@ -1,5 +1,5 @@
 """What the tests expect of claimguard, shared by several suites: the fixed sentences
-of DESIGN §4 (the only descriptions a client may ever see) and a clock the test moves
+of the RFC 6750 answers (the only descriptions a client may ever see) and a clock the test moves
 by hand (the ``clock=`` seams of ``TokenValidator`` and ``JWKSCache``)."""
 
 from __future__ import annotations

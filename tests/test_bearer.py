@@ -41,13 +41,13 @@ def test_absent_or_blank_header_is_missing(value: str | None) -> None:
     ],
 )
 def test_another_scheme_is_missing(value: str) -> None:
-    """DESIGN §4: another scheme (Basic, DPoP, …) counts as no credentials (401)."""
+    """Another scheme (Basic, DPoP, …) counts as no credentials (401)."""
     with pytest.raises(MissingTokenError):
         parse_authorization(value)
 
 
 def test_query_token_alone_is_missing() -> None:
-    """DESIGN §4: a query-string token alone is not read: no credentials."""
+    """A query-string token alone is not read: no credentials."""
     with pytest.raises(MissingTokenError):
         parse_authorization(None, query_token=True)
 
@@ -85,7 +85,7 @@ def test_b64token_characters_and_trailing_padding_are_allowed(token: str) -> Non
 
 
 def test_token_at_the_size_cap_is_accepted() -> None:
-    """DESIGN §4 step 1: up to 8 KiB is fine."""
+    """Check order, step 1: up to 8 KiB is fine."""
     token = "a" * MAX_TOKEN_BYTES
     assert parse_authorization(f"Bearer {token}") == token
 
@@ -95,7 +95,7 @@ def test_token_at_the_size_cap_is_accepted() -> None:
 
 @pytest.mark.parametrize("value", ["Bearer", "bearer", "Bearer ", "Bearer    ", "Bearer \t"])
 def test_bearer_without_token_is_invalid_request(value: str) -> None:
-    """DESIGN §4: `Bearer` with no token is a malformed request (400)."""
+    """`Bearer` with no token is a malformed request (400)."""
     with pytest.raises(InvalidRequestError):
         parse_authorization(value)
 
@@ -119,7 +119,7 @@ def test_token_glued_to_the_scheme_is_invalid_request(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["Bearer a b", f"Bearer {TOKEN} extra", "Bearer a\tb"])
 def test_extra_parts_are_invalid_request(value: str) -> None:
-    """DESIGN §4: extra parts after the token are malformed (400)."""
+    """Extra parts after the token are malformed (400)."""
     with pytest.raises(InvalidRequestError):
         parse_authorization(value)
 
@@ -197,7 +197,7 @@ def test_a_value_that_is_not_text_is_invalid_request(value: object) -> None:
 
 
 def test_token_over_the_size_cap_is_invalid_token() -> None:
-    """DESIGN §4 step 1: a token larger than 8 KiB is a 401 invalid_token."""
+    """Check order, step 1: a token larger than 8 KiB is a 401 invalid_token."""
     with pytest.raises(InvalidTokenError) as info:
         parse_authorization("Bearer " + "a" * (MAX_TOKEN_BYTES + 1))
     assert info.value.description == "The access token is too large."

@@ -1,4 +1,4 @@
-"""Roles, permissions and scopes read from claims (DESIGN §3), and deep freezing."""
+"""Roles, permissions and scopes read from claims, and deep freezing."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def frozen(claims: dict[str, Any]) -> Mapping[str, Any]:
 
 
 def test_namespaced_uri_claim_is_read_literally() -> None:
-    """DESIGN §3: a name is taken literally; URIs contain dots and slashes."""
+    """A name is taken literally; URIs contain dots and slashes."""
     rules = ClaimRules(ROLES)
     claims = frozen({ROLES: ["admin", "viewer"], "https": {"//my-app": ["wrong"]}})
     assert rules.roles(claims) == frozenset({"admin", "viewer"})
@@ -70,7 +70,7 @@ def test_json_pointer_through_a_non_object_is_absent() -> None:
 
 
 def test_first_present_claim_wins() -> None:
-    """DESIGN §3: of several roles claims, the first one present is the only one read."""
+    """Of several roles claims, the first one present is the only one read."""
     rules = ClaimRules([ROLES, LOW_TRUST])
     assert rules.roles(frozen({ROLES: ["viewer"], LOW_TRUST: ["admin"]})) == {"viewer"}
     assert rules.roles(frozen({LOW_TRUST: ["admin"]})) == {"admin"}
@@ -79,7 +79,7 @@ def test_first_present_claim_wins() -> None:
 
 @pytest.mark.parametrize("malformed", [None, "admin", {"admin": True}, [["admin"]], ["a", 1]])
 def test_malformed_first_claim_never_falls_through(malformed: object) -> None:
-    """DESIGN §3: a malformed first claim means no roles, not the lower-trust claim's."""
+    """A malformed first claim means no roles, not the lower-trust claim's."""
     rules = ClaimRules([ROLES, LOW_TRUST])
     assert rules.roles(frozen({ROLES: malformed, LOW_TRUST: ["admin"]})) == frozenset()
 
@@ -118,7 +118,7 @@ def test_no_roles_claim_configured_means_no_roles() -> None:
 def test_roles_of_another_shape_are_empty_and_logged(
     value: object, shape: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """DESIGN §3: only an array of strings holds roles; anything else is none + a WARNING."""
+    """Only an array of strings holds roles; anything else is none + a WARNING."""
     caplog.set_level(logging.WARNING, logger="claimguard")
     assert ClaimRules(ROLES).roles(frozen({ROLES: value})) == frozenset()
     records = [r for r in caplog.records if r.name == "claimguard"]
@@ -128,7 +128,7 @@ def test_roles_of_another_shape_are_empty_and_logged(
 
 
 def test_roles_string_is_never_a_substring_match() -> None:
-    """DESIGN §3: "administrator" as a string never grants "admin"."""
+    """ "administrator" as a string never grants "admin"."""
     assert "admin" not in ClaimRules(ROLES).roles(frozen({ROLES: "administrator"}))
 
 
@@ -142,7 +142,7 @@ def test_empty_roles_array_is_no_roles_without_a_warning(
 
 
 def test_matching_is_exact_and_case_sensitive() -> None:
-    """DESIGN §3: "Admin" and " admin" are not "admin"."""
+    """ "Admin" and " admin" are not "admin"."""
     roles = ClaimRules(ROLES).roles(frozen({ROLES: ["Admin", " admin", "admin "]}))
     assert "admin" not in roles
     assert roles == frozenset({"Admin", " admin", "admin "})
@@ -168,7 +168,7 @@ def test_permissions_absent_is_empty_without_a_warning(caplog: pytest.LogCapture
 def test_permissions_of_another_shape_are_empty_and_logged(
     value: object, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """DESIGN §3: the same array-of-strings rule as roles, with a WARNING."""
+    """The same array-of-strings rule as roles, with a WARNING."""
     caplog.set_level(logging.WARNING, logger="claimguard")
     assert ClaimRules().permissions(frozen({"permissions": value})) == frozenset()
     assert [r.levelno for r in caplog.records if r.name == "claimguard"] == [logging.WARNING]
@@ -182,7 +182,7 @@ def test_custom_permissions_claim() -> None:
 
 
 def test_permissions_and_roles_are_separate() -> None:
-    """DESIGN §2: roles, scopes and permissions are separate sets; none stands in for another."""
+    """Roles, scopes and permissions are separate sets; none stands in for another."""
     rules = ClaimRules(ROLES)
     claims = frozen({"permissions": ["admin"], "scope": "admin"})
     assert rules.roles(claims) == frozenset()
@@ -244,7 +244,7 @@ def test_scope_matching_is_case_sensitive() -> None:
 
 @pytest.mark.parametrize("name", sorted(PROTOCOL_CLAIMS))
 def test_roles_claim_naming_a_protocol_claim_is_refused(name: str) -> None:
-    """DESIGN §3: a protocol claim can never hold roles; refused at start-up."""
+    """A protocol claim can never hold roles; refused at start-up."""
     with pytest.raises(ConfigurationError, match="protocol claim"):
         ClaimRules(name)
 
@@ -257,7 +257,7 @@ def test_roles_pointer_into_a_protocol_claim_is_refused(pointer: str) -> None:
 
 
 def test_protocol_claims_list_matches_the_design() -> None:
-    """DESIGN §3 names exactly these protocol claims."""
+    """Exactly these protocol claims are named (RFC 7519, RFC 9068, OIDC Core)."""
     named = {
         "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "azp", "client_id", "scope", "scp",
         "cnf", "act", "may_act", "auth_time", "acr", "amr", "sid", "nonce", "at_hash",
@@ -305,7 +305,7 @@ def test_scope_and_permissions_claims_must_be_names(field: str, value: object) -
 
 
 def test_freeze_is_deep_and_read_only() -> None:
-    """DESIGN §2: claims are deeply read-only; objects become mappings, arrays tuples."""
+    """Claims are deeply read-only; objects become mappings, arrays tuples."""
     claims = frozen({"a": {"b": [1, {"c": [2]}]}, "roles": ["admin"]})
     assert isinstance(claims, MappingProxyType)
     assert claims["a"]["b"] == (1, MappingProxyType({"c": (2,)}))

@@ -1,4 +1,4 @@
-"""The exception tree and what each error means on the wire (RFC 6750 §3, DESIGN §4)."""
+"""The exception tree and what each error means on the wire (RFC 6750 §3)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ CHALLENGE_SAFE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
 def test_hierarchy_matches_the_design() -> None:
-    """DESIGN §2: every error is a ClaimGuardError; the RFC 6750 ones are BearerErrors."""
+    """Every error is a ClaimGuardError; the RFC 6750 ones are BearerErrors."""
     for cls in (ConfigurationError, KeySetUnavailableError, BearerError):
         assert issubclass(cls, ClaimGuardError)
     for cls in (MissingTokenError, InvalidRequestError, InvalidTokenError, InsufficientScopeError):
@@ -46,7 +46,7 @@ def test_hierarchy_matches_the_design() -> None:
     ],
 )
 def test_status_and_error_code(error: ClaimGuardError, status: int, code: str | None) -> None:
-    """DESIGN §4 table: status code and RFC 6750 §3.1 error code of each answer."""
+    """Status code and RFC 6750 §3.1 error code of each answer."""
     assert error.status_code == status
     assert error.error == code
 
@@ -78,7 +78,7 @@ def test_invalid_token_challenge() -> None:
 
 
 def test_expired_token_challenge_uses_the_expired_sentence() -> None:
-    """DESIGN §4: one fixed sentence per failure kind, e.g. "The access token expired"."""
+    """One fixed sentence per failure kind, e.g. "The access token expired"."""
     value = ExpiredTokenError(detail="expired 10s ago").www_authenticate("api")
     assert value == (
         'Bearer realm="api", error="invalid_token", error_description="The access token expired."'
@@ -104,7 +104,7 @@ def test_insufficient_scope_challenge_has_no_scope_for_roles_or_permissions(kind
 
 
 def test_key_set_unavailable_has_no_challenge_and_a_retry_after() -> None:
-    """DESIGN §4: keys unavailable is 503 with an integer Retry-After and no challenge."""
+    """Keys unavailable is 503 with an integer Retry-After and no challenge."""
     error = KeySetUnavailableError(retry_after=12)
     assert error.www_authenticate("api") is None
     assert error.retry_after == 12
@@ -154,7 +154,7 @@ def test_description_that_strips_to_nothing_falls_back_to_the_default() -> None:
 
 
 def test_detail_stays_out_of_the_wire() -> None:
-    """DESIGN §4: details are for logs; the body and challenge carry the fixed sentence."""
+    """Details are for logs; the body and challenge carry the fixed sentence."""
     error = InvalidTokenError(detail="aud mismatch: 'https://evil.example'")
     assert "evil" not in error.www_authenticate("api")
     assert "evil" not in str(error.body())
@@ -187,7 +187,7 @@ def test_str_of_a_refusal_is_the_public_sentence(error: ClaimGuardError) -> None
 
 
 def test_missing_token_body() -> None:
-    """DESIGN §4: no credentials → {"error": "unauthorized", "error_description": …}."""
+    """No credentials → {"error": "unauthorized", "error_description": …}."""
     assert MissingTokenError().body() == {
         "error": "unauthorized",
         "error_description": "An access token is required.",
@@ -204,7 +204,7 @@ def test_missing_token_body() -> None:
     ],
 )
 def test_error_body_shape(error: ClaimGuardError, code: str) -> None:
-    """DESIGN §4: the body repeats the error code and the description, nothing else."""
+    """The body repeats the error code and the description, nothing else."""
     assert error.body() == {"error": code, "error_description": error.description}
 
 
@@ -213,7 +213,7 @@ def test_error_body_shape(error: ClaimGuardError, code: str) -> None:
     [("roles", "all"), ("roles", "any"), ("scopes", "all"), ("permissions", "any")],
 )
 def test_insufficient_scope_body_names_the_failed_requirement(kind: str, match: str) -> None:
-    """DESIGN §4: the 403 body names the route's requirement and how it matches."""
+    """The 403 body names the route's requirement and how it matches."""
     body = InsufficientScopeError(kind, ("admin", "editor"), match).body()
     assert body == {
         "error": "insufficient_scope",

@@ -1,5 +1,5 @@
 """The Flask extension end to end: ClaimGuard, the decorators, current_token and the
-RFC 6750 answers of DESIGN §4, driven through Flask's test client and ForgedIssuer."""
+RFC 6750 answers, driven through Flask's test client and ForgedIssuer."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def assert_no_store(response: Any) -> None:
     assert response.headers["Cache-Control"] == "no-store"
 
 
-# -- DESIGN §4, row by row -------------------------------------------------------------
+# -- the answers, row by row -------------------------------------------------------------
 
 
 def test_no_credentials_is_401_with_a_bare_challenge(issuer: ForgedIssuer) -> None:
@@ -682,7 +682,7 @@ def test_domain_gives_issuer_and_jwks_url() -> None:
 
 
 def test_domain_with_several_issuers_shares_one_key_set() -> None:
-    """An Auth0 tenant reached through its canonical and custom domains (DESIGN §3)."""
+    """An Auth0 tenant reached through its canonical and custom domains."""
     app = Flask(__name__)
     app.config.update(
         CLAIMGUARD_DOMAIN="my-tenant.us.auth0.com",
@@ -754,7 +754,7 @@ def test_warm_up_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) 
 
 
 def test_plain_options_on_an_ordinary_route_is_authenticated(issuer: ForgedIssuer) -> None:
-    """DESIGN §2: only a real CORS preflight passes without a token; Flask's automatic
+    """Only a real CORS preflight passes without a token; Flask's automatic
     OPTIONS answer must not become a way around the check."""
     client = make_app(issuer).test_client()
     assert client.options("/admin").status_code == 401

@@ -1,4 +1,4 @@
-"""``JWKSCache``: fetching, caching and refreshing one issuer's signing keys (DESIGN §5).
+"""``JWKSCache``: fetching, caching and refreshing one issuer's signing keys.
 
 Every HTTP request is counted where it lands: at the ``ForgedIssuer`` loopback server
 (``jwks_requests``) or at the shared recording server (the ``server`` fixture, a
@@ -1133,7 +1133,7 @@ def test_an_abandoned_fetch_ends_its_thread_and_socket(server: LoopbackServer) -
 
 
 def test_a_waiting_request_waits_at_most_the_timeout(server: LoopbackServer) -> None:
-    """DESIGN §5: requests wait for a fetch at most HTTP_TIMEOUT in total."""
+    """Requests wait for a fetch at most HTTP_TIMEOUT in total."""
     headers = b"HTTP/1.1 200 OK\r\n" + b"X" * 100
     url = server.route("/jwks", dribble(headers, pause=0.05, raw=True))
     cache = JWKSCache(url, timeout=0.4, cooldown=0)

@@ -1,4 +1,4 @@
-"""TokenValidator: every check of DESIGN §4, in order, against a real loopback issuer.
+"""TokenValidator: every check, in order, against a real loopback issuer.
 
 Each rejection test names the rule (or the attack) it covers. Where it makes sense, a
 test also shows that the same token passes once its one defect is removed, so the test
@@ -91,7 +91,7 @@ def fresh(issuer: ForgedIssuer) -> Iterator[TokenValidator]:
     """A validator with an empty key set: any key lookup would fetch.
 
     The test fails if the token it checks made the validator fetch the JWKS: use it
-    for checks that must come before the key lookup (DESIGN §4 steps 1-3).
+    for checks that must come before the key lookup (check order, steps 1-3).
     """
     before = issuer.jwks_requests
     yield issuer.validator()
@@ -138,7 +138,7 @@ def test_valid_token_passes_for_each_algorithm(forged_issuer: ForgedIssuer) -> N
 
 
 def test_verified_token_members(validator: TokenValidator, issuer: ForgedIssuer) -> None:
-    """DESIGN §2: subject, issuer, audience (tuple), expires_at (aware), raw, client_id."""
+    """Subject, issuer, audience (tuple), expires_at (aware), raw, client_id."""
     exp = int(time.time()) + 3600
     token = issuer.mint(sub="auth0|42", exp=exp, azp="client-a", roles=["viewer"])
     verified = validator.validate(token)
@@ -173,7 +173,7 @@ def test_verified_token_client_id_prefers_rfc9068_client_id(
 def test_verified_token_claims_are_deeply_read_only(
     validator: TokenValidator, issuer: ForgedIssuer
 ) -> None:
-    """DESIGN §2: .claims and .header are deeply read-only; nested lists become tuples."""
+    """.claims and .header are deeply read-only; nested lists become tuples."""
     verified = validator.validate(issuer.mint(roles=["viewer"], realm_access={"roles": ["viewer"]}))
     with pytest.raises(TypeError):
         verified.claims["sub"] = "admin"  # type: ignore[index]
@@ -190,7 +190,7 @@ def test_verified_token_claims_are_deeply_read_only(
 def test_verified_token_repr_never_shows_the_token(
     validator: TokenValidator, issuer: ForgedIssuer
 ) -> None:
-    """DESIGN §4: the token itself is never logged; repr is what logs show."""
+    """The token itself is never logged; repr is what logs show."""
     token = issuer.mint()
     verified = validator.validate(token)
     for text in (repr(verified), str(verified), f"{verified}"):
@@ -205,7 +205,7 @@ def test_verified_token_repr_never_shows_the_token(
 def test_oversized_token_is_refused_without_fetch(
     fresh: TokenValidator, issuer: ForgedIssuer
 ) -> None:
-    """DESIGN §4 step 1: a token over 8 KiB is invalid_token, before any parsing."""
+    """Check order, step 1: a token over 8 KiB is invalid_token, before any parsing."""
     token = issuer.mint(padding="x" * MAX_TOKEN_BYTES)
     assert len(token) > MAX_TOKEN_BYTES
     refuse(fresh, token, TOO_LARGE)
@@ -219,7 +219,7 @@ def test_non_string_or_empty_token_is_refused(fresh: TokenValidator, token: Any)
 
 @pytest.mark.parametrize("token", ["opaque-token", "a.b", "a.b.c.d.e", "x" * 100])
 def test_opaque_or_jwe_token_is_refused_without_fetch(fresh: TokenValidator, token: str) -> None:
-    """DESIGN §4 step 2: an opaque (non-JWT) token or a JWE is malformed."""
+    """Check order, step 2: an opaque (non-JWT) token or a JWE is malformed."""
     refuse(fresh, token, MALFORMED)
 
 
@@ -354,7 +354,7 @@ def test_unsupported_header_parameters_are_refused_without_fetch(
 def test_key_finding_header_fields_are_ignored(
     validator: TokenValidator, issuer: ForgedIssuer
 ) -> None:
-    """DESIGN §5: jku, x5u, jwk and x5c never find keys: an attacker's key is not used."""
+    """Jku, x5u, jwk and x5c never find keys: an attacker's key is not used."""
     attacker = ForgedKey.generate("RS256", kid="attacker")
     headers = {
         "kid": "attacker",
@@ -461,7 +461,7 @@ def test_untrusted_issuer_is_refused_without_fetch(
 
 
 def test_issuer_selects_its_own_key_set(issuer: ForgedIssuer) -> None:
-    """DESIGN §3: only the token's issuer's keys can verify it (no cross-issuer keys)."""
+    """Only the token's issuer's keys can verify it (no cross-issuer keys)."""
     with ForgedIssuer(algorithm="EdDSA") as other:
         both = TokenValidator(
             issuers={issuer.issuer: issuer.key_set(), other.issuer: other.key_set()},
@@ -481,7 +481,7 @@ def test_issuer_selects_its_own_key_set(issuer: ForgedIssuer) -> None:
 
 
 def test_unknown_kid_is_refused(issuer: ForgedIssuer) -> None:
-    """DESIGN §5: a kid absent from a freshly fetched set is invalid_token (after one refetch)."""
+    """A kid absent from a freshly fetched set is invalid_token (after one refetch)."""
     validator = issuer.validator()
     before = issuer.jwks_requests
     refuse(validator, issuer.mint(headers={"kid": "no-such-key"}), UNKNOWN_KEY)
@@ -532,7 +532,7 @@ def test_another_key_with_the_same_kid_is_refused(
 
 
 def test_token_without_kid_needs_a_single_key_set(forged_issuer: ForgedIssuer) -> None:
-    """DESIGN §4 step 6: no kid is verified only when the set holds exactly one key."""
+    """Check order, step 6: no kid is verified only when the set holds exactly one key."""
     validator = forged_issuer.validator()
     assert validator.validate(forged_issuer.mint(headers={"kid": None}))
     forged_issuer.rotate()  # now two keys are published
@@ -582,7 +582,7 @@ def test_aud_list_containing_ours_is_accepted(
 
 
 def test_several_configured_audiences(issuer: ForgedIssuer) -> None:
-    """DESIGN §3: CLAIMGUARD_AUDIENCE may list several; a token matches any of them."""
+    """CLAIMGUARD_AUDIENCE may list several; a token matches any of them."""
     second = "https://second-api.example.test"
     validator = issuer.validator(audiences=[issuer.audience, second])
     assert validator.validate(issuer.mint(aud=second))
@@ -676,7 +676,7 @@ def test_nbf_not_a_number_is_refused(issuer: ForgedIssuer, clock: Clock, nbf: ob
 
 
 def test_iat_in_the_future_is_refused(issuer: ForgedIssuer, clock: Clock) -> None:
-    """DESIGN §4 step 6: an iat in the future beyond leeway is refused."""
+    """Check order, step 6: an iat in the future beyond leeway is refused."""
     validator = issuer.validator(clock=clock)
     refuse(validator, at(issuer, iat=T0 + 6), NOT_YET)
     assert validator.validate(at(issuer, iat=T0 + 5))
@@ -713,7 +713,7 @@ def test_max_token_age_still_refuses_a_token_without_iat(
 
 
 def test_allowed_clients_via_azp(issuer: ForgedIssuer) -> None:
-    """DESIGN §3: CLAIMGUARD_ALLOWED_CLIENTS checks Auth0's azp."""
+    """CLAIMGUARD_ALLOWED_CLIENTS checks Auth0's azp."""
     validator = issuer.validator(allowed_clients=["client-a", "client-b"])
     assert validator.validate(issuer.mint(azp="client-b"))
     refuse(validator, issuer.mint(azp="client-c"), CLIENT)
@@ -762,7 +762,7 @@ def build(**overrides: Any) -> TokenValidator:
 
 
 def test_good_configuration_builds_without_io() -> None:
-    """DESIGN §2: building a validator does no network I/O."""
+    """Building a validator does no network I/O."""
     validator = build()
     assert validator.algorithms == frozenset({"RS256"})
     assert validator.leeway == 5
@@ -785,20 +785,20 @@ def test_good_configuration_builds_without_io() -> None:
     ids=["empty", "none", "list", "http", "no-scheme", "object", "url-string", "query", "frag"],
 )
 def test_issuers_misconfigured(issuers: object) -> None:
-    """DESIGN §3, §5: at least one https issuer (http on loopback only), bound to a JWKSCache."""
+    """At least one https issuer (http on loopback only), bound to a JWKSCache."""
     with pytest.raises(ConfigurationError):
         build(issuers=issuers)
 
 
 def test_loopback_http_issuer_is_allowed() -> None:
-    """DESIGN §5: plain http is allowed on loopback for development and tests."""
+    """Plain http is allowed on loopback for development and tests."""
     keys = JWKSCache("http://127.0.0.1:9/.well-known/jwks.json")
     assert build(issuers={"http://localhost:9/": keys})
 
 
 @pytest.mark.parametrize("audiences", [None, "", [], [""], [5], 5, ["ok", None], {"a": 1}])
 def test_audience_missing_or_malformed(audiences: object) -> None:
-    """DESIGN §3: CLAIMGUARD_AUDIENCE is required: a non-empty string or list of them."""
+    """CLAIMGUARD_AUDIENCE is required: a non-empty string or list of them."""
     with pytest.raises(ConfigurationError):
         build(audiences=audiences)
 
@@ -808,13 +808,13 @@ def test_audience_missing_or_malformed(audiences: object) -> None:
     ["https://tenant.auth0.com/userinfo", "https://tenant.auth0.com/userinfo/"],
 )
 def test_userinfo_audience_is_refused(audience: str) -> None:
-    """DESIGN §3: /userinfo is on every login token's aud; it is not an API identifier."""
+    """/userinfo is on every login token's aud; it is not an API identifier."""
     with pytest.raises(ConfigurationError, match="userinfo"):
         build(audiences=["https://api.example.com", audience])
 
 
 def test_audience_equal_to_an_allowed_client_is_refused() -> None:
-    """DESIGN §3: ID tokens carry the client ID as aud; they would pass as access tokens."""
+    """ID tokens carry the client ID as aud; they would pass as access tokens."""
     with pytest.raises(ConfigurationError, match="client ID"):
         build(audiences="client-a", allowed_clients=["client-a"])
     assert build(audiences="https://api.example.com", allowed_clients=["client-a"])
@@ -852,7 +852,7 @@ def test_algorithms_misconfigured(algorithms: object) -> None:
 
 
 def test_every_supported_algorithm_is_accepted() -> None:
-    """DESIGN §3: RS/PS/ES 256-512 and EdDSA."""
+    """RS/PS/ES 256-512 and EdDSA."""
     names = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
     assert build(algorithms=[*names, "EdDSA"]).algorithms == frozenset([*names, "EdDSA"])
     assert build(algorithms="ES256").algorithms == frozenset({"ES256"})
@@ -860,7 +860,7 @@ def test_every_supported_algorithm_is_accepted() -> None:
 
 @pytest.mark.parametrize("leeway", [-1, 300.5, 301, "5", True, float("nan"), float("inf")])
 def test_leeway_out_of_range(leeway: object) -> None:
-    """DESIGN §3: CLAIMGUARD_LEEWAY is a number from 0 to 300."""
+    """CLAIMGUARD_LEEWAY is a number from 0 to 300."""
     with pytest.raises(ConfigurationError):
         build(leeway=leeway)
 
@@ -877,7 +877,7 @@ def test_leeway_in_range(leeway: float) -> None:
     ids=["0", "half", "negative", "string", "bool", "inf", "400-digits"],
 )
 def test_max_token_age_out_of_range(age: object) -> None:
-    """DESIGN §3: CLAIMGUARD_MAX_TOKEN_AGE is at least 1 second."""
+    """CLAIMGUARD_MAX_TOKEN_AGE is at least 1 second."""
     with pytest.raises(ConfigurationError):
         build(max_token_age=age)
 
@@ -888,7 +888,7 @@ def test_max_token_age_out_of_range(age: object) -> None:
     ids=["negative", "over", "string", "none", "400-digits", "nan"],
 )
 def test_token_cache_size_out_of_range(size: object) -> None:
-    """DESIGN §3: CLAIMGUARD_TOKEN_CACHE_SIZE is 0 to 1,000,000."""
+    """CLAIMGUARD_TOKEN_CACHE_SIZE is 0 to 1,000,000."""
     with pytest.raises(ConfigurationError):
         build(token_cache_size=size)
 
@@ -903,7 +903,7 @@ def test_token_cache_size_in_range(size: int) -> None:
     "claim", ["sub", "scope", "scp", "iss", "aud", "azp", "client_id", "/scope", "/cnf/jkt"]
 )
 def test_roles_claim_naming_a_protocol_claim_is_refused(claim: str) -> None:
-    """DESIGN §3: a roles claim that names a protocol claim is refused at start-up."""
+    """A roles claim that names a protocol claim is refused at start-up."""
     with pytest.raises(ConfigurationError, match="protocol claim"):
         build(roles_claims=[ROLES, claim])
 
@@ -914,7 +914,7 @@ def test_rfc9068_roles_claims_are_allowed(claim: str) -> None:
     assert build(roles_claims=claim).rules.roles_claims == (claim,)
 
 
-# -- the verified-token cache (DESIGN §5) -----------------------------------------------
+# -- the verified-token cache -----------------------------------------------
 
 
 @pytest.fixture
@@ -932,7 +932,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_repeated_token_is_served_from_the_cache(issuer: ForgedIssuer, parses: list[str]) -> None:
-    """DESIGN §5: a repeated token is not parsed and verified again."""
+    """A repeated token is not parsed and verified again."""
     validator = issuer.validator()
     token = issuer.mint(roles=["viewer"])
     first = validator.validate(token)
@@ -941,7 +941,7 @@ def test_repeated_token_is_served_from_the_cache(issuer: ForgedIssuer, parses: l
 
 
 def test_cache_size_zero_turns_the_cache_off(issuer: ForgedIssuer, parses: list[str]) -> None:
-    """DESIGN §3: CLAIMGUARD_TOKEN_CACHE_SIZE 0 verifies every time."""
+    """CLAIMGUARD_TOKEN_CACHE_SIZE 0 verifies every time."""
     validator = issuer.validator(token_cache_size=0)
     token = issuer.mint()
     first = validator.validate(token)
@@ -952,7 +952,7 @@ def test_cache_size_zero_turns_the_cache_off(issuer: ForgedIssuer, parses: list[
 
 
 def test_cached_token_still_expires(issuer: ForgedIssuer, clock: Clock, parses: list[str]) -> None:
-    """DESIGN §5: a hit counts only while exp passes *now*."""
+    """A hit counts only while exp passes *now*."""
     validator = issuer.validator(clock=clock)
     token = at(issuer, exp=int(T0) + 60)
     assert validator.validate(token)
@@ -967,7 +967,7 @@ def test_cached_token_still_expires(issuer: ForgedIssuer, clock: Clock, parses: 
 
 
 def test_cached_token_still_meets_max_age(issuer: ForgedIssuer, clock: Clock) -> None:
-    """DESIGN §5: the maximum age is checked against now on a cache hit as well."""
+    """The maximum age is checked against now on a cache hit as well."""
     validator = issuer.validator(clock=clock, max_token_age=60)
     token = at(issuer, iat=int(T0))
     assert validator.validate(token)
@@ -976,7 +976,7 @@ def test_cached_token_still_meets_max_age(issuer: ForgedIssuer, clock: Clock) ->
 
 
 def test_cached_token_whose_key_left_the_set_is_refused(forged_issuer: ForgedIssuer) -> None:
-    """DESIGN §5: a hit counts only while its key is still in the issuer's set."""
+    """A hit counts only while its key is still in the issuer's set."""
     keys = forged_issuer.key_set()
     validator = forged_issuer.validator(key_set=keys)
     token = forged_issuer.mint()
@@ -1007,7 +1007,7 @@ def test_cache_entry_whose_key_left_is_refused_even_if_put_late(
 
 
 def test_refresh_drops_entries_whose_key_left(forged_issuer: ForgedIssuer) -> None:
-    """DESIGN §5: a successful key-set refresh drops the entries whose key left."""
+    """A successful key-set refresh drops the entries whose key left."""
     keys = forged_issuer.key_set()
     validator = forged_issuer.validator(key_set=keys)
     validator.validate(forged_issuer.mint())
@@ -1023,7 +1023,7 @@ def test_refresh_drops_entries_whose_key_left(forged_issuer: ForgedIssuer) -> No
 
 
 def test_failures_are_never_cached(issuer: ForgedIssuer, parses: list[str]) -> None:
-    """DESIGN §5: an invalid token is checked (and refused) again every time."""
+    """An invalid token is checked (and refused) again every time."""
     validator = issuer.validator()
     token = issuer.mint(aud="https://other.example")
     refuse(validator, token, AUDIENCE)
@@ -1041,7 +1041,7 @@ def test_a_refusal_does_not_stick(issuer: ForgedIssuer, clock: Clock) -> None:
 
 
 def test_caches_are_per_validator(issuer: ForgedIssuer) -> None:
-    """DESIGN §5: one cache per validator, never shared between apps."""
+    """One cache per validator, never shared between apps."""
     token = issuer.mint()
     issuer.validator().validate(token)
     other = issuer.validator(audiences="https://other-api.example")
@@ -1055,7 +1055,7 @@ def test_caches_are_per_validator(issuer: ForgedIssuer) -> None:
 def test_unexpected_exceptions_become_invalid_token(
     issuer: ForgedIssuer, monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
-    """DESIGN §4: any unexpected exception inside validation is a 401, never a 500."""
+    """Any unexpected exception inside validation is a 401, never a 500."""
     validator = issuer.validator()
     token = issuer.mint()
 
@@ -1071,7 +1071,7 @@ def test_unexpected_exceptions_become_invalid_token(
 
 
 def test_key_set_unavailable_passes_through(issuer: ForgedIssuer) -> None:
-    """DESIGN §4: keys that cannot be obtained are a 503, not an invalid token."""
+    """Keys that cannot be obtained are a 503, not an invalid token."""
     validator = issuer.validator(key_set=issuer.key_set(timeout=2))
     with issuer.outage(), pytest.raises(KeySetUnavailableError):
         validator.validate(issuer.mint())
@@ -1166,7 +1166,7 @@ def test_any_input_gives_a_verified_token_or_a_claimguard_error(
 
 
 def test_token_cache_lock_is_recreated_in_a_forked_child(forged_issuer: ForgedIssuer) -> None:
-    """DESIGN §5: locks are re-created after a fork (gunicorn --preload). A token-cache
+    """Locks are re-created after a fork (gunicorn --preload). A token-cache
     lock held by another thread at fork time must not deadlock the child."""
     import os
     import signal

@@ -26,7 +26,7 @@ from .errors import MissingTokenError
 
 __all__ = ["MAX_TOKEN_BYTES", "parse_authorization"]
 
-#: Largest token accepted, in bytes (DESIGN §4 step 1). Larger ones are refused before
+#: Largest token accepted, in bytes (check order, step 1). Larger ones are refused before
 #: any parsing, so a huge header costs a length check only.
 MAX_TOKEN_BYTES = 8192
 

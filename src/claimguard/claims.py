@@ -38,7 +38,7 @@ __all__ = [
 
 log = logging.getLogger("claimguard")
 
-#: Registered and protocol claims that can never hold roles (DESIGN §3). RFC 9068's
+#: Registered and protocol claims that can never hold roles. RFC 9068's
 #: ``roles``, ``groups`` and ``entitlements`` are roles claims by design and stay allowed.
 PROTOCOL_CLAIMS = frozenset(
     {

@@ -2,7 +2,7 @@
 
 It reads ``CLAIMGUARD_*`` once in :meth:`ClaimGuard.init_app`, builds one
 :class:`~claimguard.TokenValidator` per app, and turns claimguard errors into RFC 6750
-answers (DESIGN §4). This is the only place where core errors become HTTP responses.
+answers. This is the only place where core errors become HTTP responses.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ class ClaimGuard:
         """Read and validate the app's ``CLAIMGUARD_*`` settings and register the
         error rendering. Does no network I/O: keys are fetched on first use.
 
-        Settings (DESIGN §3 and the README's table): ``CLAIMGUARD_DOMAIN``,
+        Settings (the README's configuration table): ``CLAIMGUARD_DOMAIN``,
         ``_ISSUER``, ``_AUDIENCE`` (required), ``_JWKS_URL``, ``_ALGORITHMS``,
         ``_ROLES_CLAIM``, ``_LEEWAY``, ``_JWKS_CACHE_TTL``, ``_JWKS_COOLDOWN``,
         ``_JWKS_MAX_STALE``, ``_HTTP_TIMEOUT``, ``_STRICT_TYP``, ``_MAX_TOKEN_AGE``,
@@ -334,7 +334,7 @@ def _requirements(**groups: Iterable[str] | None) -> tuple[Requirement, ...]:
 
 
 def _render(error: ClaimGuardError) -> Response:
-    """Turn a claimguard error into its RFC 6750 answer (DESIGN §4)."""
+    """Turn a claimguard error into its RFC 6750 answer."""
     state = current_app.extensions.get(EXTENSION_KEY)
     realm = state.settings.realm if isinstance(state, _AppState) else "api"
     _log_refusal(error)

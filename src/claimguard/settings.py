@@ -32,7 +32,7 @@ __all__ = ["DEFAULTS", "Settings"]
 
 log = logging.getLogger("claimguard")
 
-#: Every key claimguard reads, with its default (DESIGN §3).
+#: Every key claimguard reads, with its default.
 DEFAULTS: dict[str, Any] = {
     "CLAIMGUARD_DOMAIN": None,
     "CLAIMGUARD_ISSUER": None,
@@ -54,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "CLAIMGUARD_REALM": "api",
 }
 
-# name: (low, high) — DESIGN §3 ranges.
+# name: (low, high): the allowed range of each number.
 _RANGES: dict[str, tuple[float, float | None]] = {
     "CLAIMGUARD_LEEWAY": (0, 300),
     "CLAIMGUARD_JWKS_CACHE_TTL": (1, 86400),
@@ -207,7 +207,7 @@ class Settings:
         """The :class:`TokenValidator` these settings describe.
 
         Issuers share one key set when a JWKS URL (or an Auth0 domain) is configured;
-        otherwise each issuer gets its own, found by discovery (DESIGN §3).
+        otherwise each issuer gets its own, found by discovery.
         """
         if self.jwks_url is not None:
             shared = self.key_set(self.issuers[0], session)

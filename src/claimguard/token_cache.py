@@ -1,4 +1,4 @@
-"""The verified-token cache (DESIGN §5): a repeated token costs a hash and a lookup.
+"""The verified-token cache: a repeated token costs a hash and a lookup.
 
 A proxy such as a Next.js route sends the same access token for its whole lifetime, so
 most requests carry a token that was verified before. The cache remembers, per
@@ -54,7 +54,7 @@ _all_caches: weakref.WeakSet[TokenCache] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     # A lock held by another thread at fork time (a key-set listener pruning entries)
-    # would stay held forever in the child (DESIGN §5: locks are re-created after fork).
+    # would stay held forever in the child.
     for cache in list(_all_caches):
         cache._lock = threading.Lock()
 

@@ -1,6 +1,6 @@
 """``TokenValidator``: from a token string to a :class:`VerifiedToken`, or a refusal.
 
-Checks run cheapest and attacker-independent first; each failure is final (DESIGN §4):
+Checks run cheapest and attacker-independent first; each failure is final:
 
 1. Size cap (:data:`~claimguard.bearer.MAX_TOKEN_BYTES`).
 2. Compact JWS shape, strict base64url and JSON; header: ``alg`` on the allow-list,

@@ -1,2 +1,2 @@
-"""Resilience (issue 6): faults of the issuer's JWKS endpoint, and bounded load, against
+"""Resilience: faults of the issuer's JWKS endpoint, and bounded load, against
 example_api under gunicorn."""

@@ -302,7 +302,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def keys_unavailable(answer: Answer) -> bool:
-    """A 503 with an integer ``Retry-After`` and the JSON body of DESIGN §4."""
+    """A 503 with an integer ``Retry-After`` and claimguard's JSON body."""
     if answer.status != 503:
         return False
     retry_after = answer.headers.get("retry-after", "")

@@ -1,7 +1,7 @@
-"""Faults of the issuer's JWKS endpoint, through example_api under gunicorn (issue 6).
+"""Faults of the issuer's JWKS endpoint, through example_api under gunicorn.
 
-DESIGN §5 in practice, with ForgedIssuer's ``outage()`` and ``jwks_response(delay=)``
-and small ``CLAIMGUARD_JWKS_*`` settings so each test runs in seconds:
+The key-set rules (jwks.py) in practice, with ForgedIssuer's ``outage()`` and
+``jwks_response(delay=)`` and small ``CLAIMGUARD_JWKS_*`` settings so each test runs in seconds:
 
 * an outage during traffic: stale keys keep serving, then 503 with ``Retry-After``,
   then recovery;

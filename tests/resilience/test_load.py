@@ -1,4 +1,4 @@
-"""Bounded load against example_api under gunicorn (issue 6): fixed request counts, not
+"""Bounded load against example_api under gunicorn: fixed request counts, not
 timing targets.
 
 * ``test_mixed_traffic_with_a_rotation``: 20,000 requests from 32 client threads, mixed

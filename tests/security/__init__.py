@@ -1,1 +1,1 @@
-"""The adversarial suite: one test per attack case (issue 5, "Hostile input")."""
+"""The adversarial suite: one test per attack case."""

@@ -1,4 +1,4 @@
-"""What the adversarial suite shares: the fixed sentences of DESIGN §4, encoders, the
+"""What the adversarial suite shares: the fixed sentences of the answers, encoders, the
 RFC 6750 answer check, raw HTTP, and the scripted loopback server (:class:`HostileServer`,
 the shared :class:`loopback.LoopbackServer`).
 
@@ -42,7 +42,7 @@ ROLES = "https://my-app.example.com/roles"
 #: and anyone else 403 (authorization is decided before existence): no data is harmed.
 ADMIN_ONLY = "/products/999999999"
 
-# The fixed sentences of DESIGN §4: the only descriptions a client may ever see.
+# The fixed sentences of the answers: the only descriptions a client may ever see.
 MISSING = "An access token is required."
 HEADER_MALFORMED = "The Authorization header is malformed."
 NO_TOKEN = "The Authorization header has no token."
@@ -161,7 +161,7 @@ def check_refusal(
     *,
     realm: str = "api",
 ) -> dict[str, Any]:
-    """Assert the RFC 6750 answer of DESIGN §4 and return its JSON body.
+    """Assert the RFC 6750 answer and return its JSON body.
 
     ``error`` is ``None`` for the bare 401 challenge (no credentials). The description
     must be one of the fixed sentences, identical in the challenge and the body.

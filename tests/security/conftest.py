@@ -1,4 +1,4 @@
-"""Fixtures of the adversarial suite (issue 5, "Hostile input").
+"""Fixtures of the adversarial suite.
 
 Every test in ``tests/security`` is one attack case. Shared fixtures:
 
@@ -73,7 +73,7 @@ def cold_client(issuer: ForgedIssuer, databases: Path) -> Iterator[FlaskClient]:
     """The products API with no key loaded: any key lookup would fetch the JWKS.
 
     The test fails if its requests made the app fetch: use it for refusals that must
-    come before the key lookup (DESIGN §4 steps 1-3).
+    come before the key lookup (check order, steps 1-3).
     """
     before = issuer.jwks_requests
     yield build_api(databases, issuer.config()).test_client()

@@ -56,7 +56,7 @@ def signed(issuer: ForgedIssuer, payload: bytes) -> str:
     return issuer.sign({"alg": "RS256", "typ": "JWT", "kid": issuer.kid}, payload)
 
 
-# -- exp, nbf, iat: NumericDates (RFC 7519 §2, DESIGN §4 step 6) -------------------------
+# -- exp, nbf, iat: NumericDates (RFC 7519 §2) -------------------------
 
 NOW = int(time.time())
 
@@ -105,7 +105,7 @@ def test_unusable_time_claim(client: FlaskClient, issuer: ForgedIssuer, case: st
 def test_exp_as_a_float_is_accepted(
     client: FlaskClient, issuer: ForgedIssuer, exp_offset: float
 ) -> None:
-    """RFC 7519 §2: a NumericDate may have a fraction. Accepted (DESIGN §4)."""
+    """RFC 7519 §2: a NumericDate may have a fraction. Accepted."""
     token = issuer.mint(roles=["admin"], exp=time.time() + exp_offset)
     assert client.delete(ADMIN_ONLY, headers=bearer(token)).status_code == 404
 

@@ -5,8 +5,8 @@ layer. Beyond "only claimguard errors come out", each property has an oracle:
 * a genuine token mutated anywhere (replace, insert, delete, swap, duplicate) is never
   accepted unless the mutation left it unchanged;
 * for genuinely signed tokens with hostile claim values, the validator accepts exactly
-  when a plain reading of DESIGN §4 step 6 says the claims are acceptable (no false
-  accept, no false reject) and then reports exactly the roles the claim holds;
+  when a plain reading of the claim rules (check order, step 6) says the claims are
+  acceptable (no false accept, no false reject) and then reports exactly the roles the claim holds;
 * any ``Authorization`` value through the products API gives 200 only for the genuine
   token, otherwise a well-formed RFC 6750 400/401 (never a 5xx).
 
@@ -230,7 +230,7 @@ def _is_date(value: Any) -> bool:
 
 
 def acceptable(claims: dict[str, Any], issuer: str, now: float) -> bool:
-    """DESIGN §4 step 6, read plainly."""
+    """The claim rules (check order, step 6), read plainly."""
     aud = claims.get("aud", _MISSING)
     auds = [aud] if isinstance(aud, str) else aud
     if claims.get("iss") != issuer:

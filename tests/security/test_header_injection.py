@@ -1,5 +1,5 @@
 """Response-splitting and reflection attacks: request bytes must never reach a response
-header or an error body (DESIGN §4: descriptions are fixed sentences), so CR/LF, quotes
+header or an error body, so CR/LF, quotes
 or a fake ``realm=`` in a token field, the Authorization value, the query or the path
 can neither add a header, end the challenge's quoted-string, nor echo into a page.
 

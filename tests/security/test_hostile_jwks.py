@@ -1,4 +1,4 @@
-"""A hostile (compromised, broken or slow) JWKS endpoint, DESIGN §5: every answer but a
+"""A hostile (compromised, broken or slow) JWKS endpoint: every answer but a
 good key set is a failed fetch that keeps the last good keys; each fetch is bounded in
 time (one deadline for connect + headers + body) and memory (a size cap, also after
 decompression); redirects are never followed; duplicate kids and oversized sets cannot

@@ -1,4 +1,4 @@
-"""HTTP-layer attacks on the ``Authorization`` header (RFC 6750 §2.1, DESIGN §4): several
+"""HTTP-layer attacks on the ``Authorization`` header (RFC 6750 §2.1): several
 credentials, tokens in the query or the body, odd white space and bytes, scheme case,
 other schemes, CORS preflight spoofing, and the size limits on both sides of gunicorn's.
 
@@ -190,7 +190,7 @@ def test_no_bearer_credentials(client: FlaskClient, viewer: str, case: str) -> N
 
 def test_spoofed_preflight_never_runs_the_view(client: FlaskClient, issuer: ForgedIssuer) -> None:
     """An OPTIONS with Origin and Access-Control-Request-Method passes without a token
-    (DESIGN §2), but only as Flask's default OPTIONS answer: the delete never runs."""
+    , but only as Flask's default OPTIONS answer: the delete never runs."""
     created = client.post(
         "/products",
         json={"name": "Kept", "price": 1},
@@ -207,7 +207,7 @@ def test_spoofed_preflight_never_runs_the_view(client: FlaskClient, issuer: Forg
 
 
 def test_plain_options_is_authenticated(client: FlaskClient, issuer: ForgedIssuer) -> None:
-    """DESIGN §2: an OPTIONS that is not a CORS preflight is authenticated like every
+    """An OPTIONS that is not a CORS preflight is authenticated like every
     other method; with a token it gets only Flask's default answer (``Allow``)."""
     anonymous = client.options("/products/1", headers={"Origin": "https://evil.example"})
     check_refusal(anonymous, 401, None)

@@ -1,4 +1,4 @@
-"""Roles claim shapes (DESIGN §3): a genuine token whose roles claim is anything but a
+"""Roles claim shapes: a genuine token whose roles claim is anything but a
 JSON array of strings has *no roles* (403, never a 500, never a substring or
 case-insensitive match), and a malformed first claim never falls through to a later one.
 

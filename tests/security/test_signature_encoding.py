@@ -1,6 +1,6 @@
 """Signature and encoding attacks: a tampered payload re-encoded (role escalation), a
 signature taken from another token, missing or padded signatures, trailing data, and
-every way to write base64url that a second parser could read differently (DESIGN §1:
+every way to write base64url that a second parser could read differently (our parser's rule:
 canonical, unpadded base64url; strict UTF-8 JSON objects).
 
 The point of the encoding cases is parser differentials, so most are *signed with the
