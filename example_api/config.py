@@ -1,13 +1,15 @@
-"""Configuration from the environment: every ``CLAIMGUARD_*`` key of the settings table
-from the variable of the same name, plus ``EXAMPLE_API_*`` for the app itself."""
+"""Configuration from the environment: every ``CLAIMGUARD_*`` variable becomes the setting
+of the same name, plus ``EXAMPLE_API_*`` for the app itself.
+
+claimguard refuses a ``CLAIMGUARD_*`` key it does not know (naming the key it meant), so
+a typo in a variable name stops the app at start-up instead of being ignored.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from typing import Any
-
-from claimguard.settings import DEFAULTS
 
 DEFAULT_ROLES_CLAIM = "https://my-app.example.com/roles"
 
@@ -57,12 +59,12 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     """The app's settings as read from ``environ`` (default: ``os.environ``)."""
     environ = os.environ if environ is None else environ
     config: dict[str, Any] = {"CLAIMGUARD_ROLES_CLAIM": [DEFAULT_ROLES_CLAIM]}
-    for name in DEFAULTS:
-        if environ.get(name, "").strip():
-            config[name] = _parse(name, environ[name])
-    config["EXAMPLE_API_DATABASE"] = environ.get(
-        "EXAMPLE_API_DATABASE", os.path.join("instance", "products.sqlite3")
-    )
+    for name, raw in environ.items():
+        if name.startswith("CLAIMGUARD_") and raw.strip():
+            config[name] = _parse(name, raw)
+    if environ.get("EXAMPLE_API_DATABASE", "").strip():
+        # Otherwise create_app puts the database in the app's instance folder.
+        config["EXAMPLE_API_DATABASE"] = environ["EXAMPLE_API_DATABASE"]
     config["EXAMPLE_API_WARM_UP"] = is_true(environ.get("EXAMPLE_API_WARM_UP", ""))
     return config
 

@@ -1,6 +1,6 @@
-"""Readiness: is this worker able to verify tokens right now?
+"""Liveness and readiness: is this worker up, and able to verify tokens right now?
 
-``GET /health`` (in :mod:`example_api.products`) is liveness: the process answers.
+``GET /health`` is liveness: the process answers.
 ``GET /health/ready`` is readiness: every trusted issuer's key set is loaded in *this*
 worker (each gunicorn worker keeps its own), so a token can be checked without waiting
 for the issuer.
@@ -25,6 +25,7 @@ from flask import Flask
 from flask import Response
 from flask import current_app
 from flask import jsonify
+from flask.blueprints import BlueprintSetupState
 
 from claimguard import KeySetStatus
 
@@ -79,11 +80,20 @@ class _Nudger:
             log.exception("readiness: background key refresh failed")
 
 
-def init_app(app: Flask) -> None:
-    """Register the readiness route (after ``guard.init_app(app)``)."""
+@bp.record_once
+def _start_nudger(state: BlueprintSetupState) -> None:
+    """Give the app its nudger when the blueprint is registered (after
+    ``guard.init_app(app)``, which sets ``CLAIMGUARD_JWKS_COOLDOWN``)."""
+    app = state.app
+    assert isinstance(app, Flask)
     interval = max(float(app.config["CLAIMGUARD_JWKS_COOLDOWN"]), MIN_NUDGE_INTERVAL)
     app.extensions[_NUDGER_KEY] = _Nudger(app, interval)
-    app.register_blueprint(bp)
+
+
+@bp.get("/health")
+def health() -> dict[str, str]:
+    """Liveness: public, no token needed."""
+    return {"status": "ok"}
 
 
 @bp.get("/health/ready")

@@ -19,13 +19,13 @@ from typing import Any
 from typing import NoReturn
 
 from flask import Blueprint
-from flask import Flask
 from flask import Response
 from flask import abort
 from flask import current_app
 from flask import jsonify
 from flask import request
 from flask import url_for
+from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
 from claimguard import current_token
@@ -81,10 +81,14 @@ class ProductIdConverter(BaseConverter):
         return str(int(value))
 
 
-def init_app(app: Flask) -> None:
-    """Register the id converter, then the routes that use it."""
-    app.url_map.converters["product_id"] = ProductIdConverter
-    app.register_blueprint(bp)
+@bp.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    # Recorded before the routes below, so the converter exists when they are added.
+    state.app.url_map.converters["product_id"] = ProductIdConverter
+
+
+#: The URL of one product, for every method that addresses one.
+PRODUCT = "/products/<product_id:product_id>"
 
 
 def _store() -> ProductStore:
@@ -124,12 +128,6 @@ def _precondition_failed() -> NoReturn:
     abort(412, description=PRECONDITION_FAILED)
 
 
-@bp.get("/health")
-def health() -> dict[str, str]:
-    """Liveness: public, no token needed."""
-    return {"status": "ok"}
-
-
 @bp.get("/me")
 @requires_auth
 def me() -> dict[str, Any]:
@@ -154,7 +152,7 @@ def list_products() -> dict[str, Any]:
     }
 
 
-@bp.get("/products/<product_id:product_id>")
+@bp.get(PRODUCT)
 @requires_any_role(*READERS)
 def get_product(product_id: int) -> Response:
     product = _store().get(product_id)
@@ -173,13 +171,13 @@ def create_product() -> Response:
     return response
 
 
-@bp.put("/products/<product_id:product_id>")
+@bp.put(PRODUCT)
 @requires_any_role(*WRITERS)
 def replace_product(product_id: int) -> Response:
     return _update(product_id, partial=False)
 
 
-@bp.patch("/products/<product_id:product_id>")
+@bp.patch(PRODUCT)
 @requires_any_role(*WRITERS)
 def patch_product(product_id: int) -> Response:
     return _update(product_id, partial=True)
@@ -208,7 +206,7 @@ def _update(product_id: int, *, partial: bool) -> Response:
     return _answer(product)
 
 
-@bp.delete("/products/<product_id:product_id>")
+@bp.delete(PRODUCT)
 @requires_role("admin")
 def delete_product(product_id: int) -> tuple[str, int]:
     precondition = _if_match()

@@ -1,22 +1,26 @@
-"""What the tests expect of claimguard, shared by several suites: the fixed sentences
-of the RFC 6750 answers (the only descriptions a client may ever see) and a clock the test moves
-by hand (the ``clock=`` seams of ``TokenValidator`` and ``JWKSCache``)."""
+"""What the tests expect of claimguard, shared by several suites: the public sentences of
+the refusals they check (looked up by reason code in claimguard's one table, whose every
+entry tests/test_reasons.py pins), a refusal helper, and a clock the test moves by hand
+(the ``clock=`` seams of ``TokenValidator`` and ``JWKSCache``)."""
 
 from __future__ import annotations
 
-ALGORITHM = "The access token uses an unsupported algorithm."
-MALFORMED = "The access token is malformed."
-ISSUER = "The access token was issued by an untrusted issuer."
-SIGNATURE = "The access token signature is invalid."
-UNKNOWN_KEY = "The access token was signed by an unknown key."
-CLAIMS = "The access token has invalid claims."
-AUDIENCE_MISMATCH = "The access token is not meant for this API."
-NOT_YET = "The access token is not valid yet."
-TYPE = "The access token has an unsupported type."
-CLIENT = "The access token was issued to a client that is not allowed."
-BOUND = "The access token is bound to a key and cannot be used as a bearer token."
-TOO_LARGE = "The access token is too large."
-EXPIRED = "The access token expired."
+from typing import Any
+
+import pytest
+
+from claimguard import InvalidTokenError
+from claimguard import TokenValidator
+from claimguard.reasons import sentence
+from claimguard.testing import ForgedIssuer
+
+# The refusals the suites check, each by the reason code that produces it.
+TOO_LARGE, MALFORMED, TYPE = map(sentence, ("token.too_large", "token.malformed", "token.type"))
+ALGORITHM, ISSUER = map(sentence, ("token.algorithm", "token.issuer"))
+UNKNOWN_KEY, SIGNATURE = map(sentence, ("key.unknown_kid", "token.signature"))
+CLAIMS, AUDIENCE_MISMATCH = map(sentence, ("token.claims", "token.audience"))
+EXPIRED, NOT_YET = map(sentence, ("token.expired", "token.not_yet_valid"))
+CLIENT, BOUND = map(sentence, ("token.client", "token.bound"))
 
 #: A fixed "now" (2027-01-15) for wall-clock tests.
 T0 = 1_800_000_000.0
@@ -33,3 +37,18 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def refuse(validator: TokenValidator, token: str, description: str) -> InvalidTokenError:
+    """Validate, expect an InvalidTokenError with this fixed description, return it."""
+    with pytest.raises(InvalidTokenError) as info:
+        validator.validate(token)
+    assert info.value.description == description, info.value.detail
+    return info.value
+
+
+def at(issuer: ForgedIssuer, **claims: Any) -> str:
+    """A token minted for the clock-seam time T0 (iat = nbf-less T0, exp = T0 + 600)."""
+    values: dict[str, Any] = {"iat": int(T0), "exp": int(T0) + 600}
+    values.update(claims)
+    return issuer.mint(**values)

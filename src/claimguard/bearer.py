@@ -76,7 +76,7 @@ def parse_authorization(value: str | bytes | None, *, query_token: bool = False)
         # (RFC 9110 §5.3), or a client sending two schemes at once.
         if is_bearer or _mentions_bearer(value):
             raise InvalidRequestError(
-                "The request carries more than one credential.",
+                reason="request.several_credentials",
                 detail="several credentials in the Authorization header",
             )
         raise MissingTokenError(detail="Authorization header uses another scheme")
@@ -84,12 +84,12 @@ def parse_authorization(value: str | bytes | None, *, query_token: bool = False)
         raise MissingTokenError(detail="Authorization header uses another scheme")
     if query_token:
         raise InvalidRequestError(
-            "The access token was sent in more than one way.",
+            reason="request.several_methods",
             detail="token both in the Authorization header and the access_token parameter",
         )
     if not rest:
         raise InvalidRequestError(
-            "The Authorization header has no token.", detail="Bearer scheme without a token"
+            reason="request.empty_token", detail="Bearer scheme without a token"
         )
     # RFC 6750 §2.1: "Bearer" 1*SP b64token. At least one space must separate the scheme
     # from the token. The scheme ends at the first character that is not a tchar, and
@@ -98,18 +98,18 @@ def parse_authorization(value: str | bytes | None, *, query_token: bool = False)
     # left in place and fails the b64token grammar below.
     if not rest.startswith(" "):
         raise InvalidRequestError(
-            "The Authorization header is malformed.",
+            reason="request.malformed",
             detail="no space between the Bearer scheme and the token",
         )
     token = rest.lstrip(" ")
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidTokenError(
-            "The access token is too large.",
+            reason="token.too_large",
             detail=f"token of {len(token)} characters exceeds {MAX_TOKEN_BYTES}",
         )
     if _B64TOKEN.fullmatch(token) is None:
         raise InvalidRequestError(
-            "The Authorization header is malformed.",
+            reason="request.malformed",
             detail="token has characters outside RFC 6750 b64token, or extra parts",
         )
     return token

@@ -140,8 +140,7 @@ class ClaimRules:
             names = tuple(roles_claims)
         else:
             raise ConfigurationError(
-                "CLAIMGUARD_ROLES_CLAIM must be a claim name or a list of them, "
-                f"got {roles_claims!r}"
+                f"roles_claims= must be a claim name or a list of them, got {roles_claims!r}"
             )
         for name in names:
             check_roles_claim(name)
@@ -186,25 +185,24 @@ class ClaimRules:
         return _string_set(value, self.scope_claim, "scopes")
 
 
-def check_roles_claim(name: object) -> str:
+def check_roles_claim(name: object, setting: str = "roles_claims=") -> str:
     """Validate one configured roles claim name.
 
+    :param setting: what the caller wrote, named in errors (``CLAIMGUARD_ROLES_CLAIM``).
     :raises ConfigurationError: not a non-empty string, or a protocol claim.
     """
     if not isinstance(name, str) or not name or name == "/":
-        raise ConfigurationError(
-            f"CLAIMGUARD_ROLES_CLAIM entries must be non-empty claim names, got {name!r}"
-        )
+        raise ConfigurationError(f"{setting} entries must be non-empty claim names, got {name!r}")
     if name.startswith("/") and _BAD_POINTER_ESCAPE.search(name):
         # RFC 6901 §3: "~" appears only as "~0" or "~1" in a JSON Pointer.
         raise ConfigurationError(
-            f"CLAIMGUARD_ROLES_CLAIM {name!r} is not a valid JSON Pointer: write '~' as "
+            f"{setting} {name!r} is not a valid JSON Pointer: write '~' as "
             "'~0' and '/' inside a name as '~1'"
         )
     top = _pointer_tokens(name)[0] if name.startswith("/") else name
     if top in PROTOCOL_CLAIMS:
         raise ConfigurationError(
-            f"CLAIMGUARD_ROLES_CLAIM {name!r} names the protocol claim {top!r}, which can "
+            f"{setting} {name!r} names the protocol claim {top!r}, which can "
             "never hold roles; use the namespaced claim your Post-Login Action sets, "
             "e.g. 'https://my-app.example.com/roles'"
         )

@@ -1,59 +1,26 @@
 """The current request's verified token: ``get_current_token()`` and ``current_token``.
 
-Where it is kept, and why:
-
-* In the request's WSGI environ, not on ``flask.g``. ``g`` belongs to the app context,
-  and an app context that is already pushed (a test fixture, a nested dispatch) is
-  reused by the next request: a token kept there would authenticate that request as the
-  previous caller.
-* Bound to the validator that verified it. One environ can pass through several apps
-  (a dispatcher that hands the same request to a second Flask app), and each app has
-  its own issuers and audiences: a token verified for one API proves nothing to
-  another. Each app therefore only ever reads the token its own validator stored, and
-  verifies the request again otherwise.
+The token is kept in the request's WSGI environ, bound to the validator of the app that
+verified it (see :mod:`claimguard.request_check` for why): each app only ever sees the
+token its own validator verified.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any
 from typing import cast
 
-from flask import current_app
 from flask import has_request_context
 from flask import request
 from werkzeug.local import LocalProxy
 
-from .validation import TokenValidator
-from .validation import VerifiedToken
+from .request_check import ENVIRON_KEY as ENVIRON_KEY
+from .request_check import EXTENSION_KEY as EXTENSION_KEY
+from .request_check import find_app_state
+from .request_check import store_token as store_token
+from .request_check import stored_token
+from .token import VerifiedToken
 
 __all__ = ["current_token", "get_current_token"]
-
-#: The key of ``app.extensions`` under which the extension keeps its per-app state.
-EXTENSION_KEY = "claimguard"
-#: The environ key of the request's verified tokens: ``{validator: VerifiedToken}``.
-ENVIRON_KEY = "claimguard.tokens"
-
-
-def stored_token(
-    environ: MutableMapping[str, Any], validator: TokenValidator | None
-) -> VerifiedToken | None:
-    """The token ``validator`` verified for this request, if any."""
-    tokens = environ.get(ENVIRON_KEY)
-    if type(tokens) is not dict or validator is None:
-        return None
-    token = tokens.get(validator)
-    return token if isinstance(token, VerifiedToken) else None
-
-
-def store_token(
-    environ: MutableMapping[str, Any], validator: TokenValidator, token: VerifiedToken
-) -> None:
-    """Remember that ``validator`` verified ``token`` for this request."""
-    tokens = environ.get(ENVIRON_KEY)
-    if type(tokens) is not dict:
-        tokens = environ[ENVIRON_KEY] = {}
-    tokens[validator] = token
 
 
 def get_current_token() -> VerifiedToken | None:
@@ -69,8 +36,8 @@ def get_current_token() -> VerifiedToken | None:
     """
     if not has_request_context():
         return None
-    state = current_app.extensions.get(EXTENSION_KEY)
-    return stored_token(request.environ, getattr(state, "validator", None))
+    state = find_app_state()
+    return stored_token(request.environ, None if state is None else state.validator)
 
 
 #: A proxy to :func:`get_current_token` for convenient attribute access in views:

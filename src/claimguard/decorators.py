@@ -19,6 +19,8 @@ from typing import overload
 from flask import current_app
 from flask import request
 
+from .request_check import is_preflight
+from .request_check import verify_current_request
 from .requirements import Requirement
 from .requirements import check_optional
 from .requirements import names
@@ -37,15 +39,6 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def is_preflight() -> bool:
-    """Whether the current request is a CORS preflight (Fetch standard §3.2.2)."""
-    return (
-        request.method == "OPTIONS"
-        and "HTTP_ORIGIN" in request.environ
-        and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ
-    )
-
-
 def _options_answer(requirements: tuple[Requirement, ...], optional: bool) -> Any:
     """The answer to an ``OPTIONS`` on a protected view.
 
@@ -54,16 +47,12 @@ def _options_answer(requirements: tuple[Requirement, ...], optional: bool) -> An
     authenticated like every other method, then gets the same default response. The
     view itself never runs for ``OPTIONS``.
     """
-    from .extension import verify_current_request
-
     if not is_preflight():
         verify_current_request(requirements, optional=optional)
     return current_app.make_default_options_response()
 
 
 def _protect(view: F, requirements: tuple[Requirement, ...], optional: bool) -> F:
-    from .extension import verify_current_request
-
     if inspect.iscoroutinefunction(view):
 
         @functools.wraps(view)
@@ -114,26 +103,78 @@ def requires_auth(view: F | None = None, /, *, optional: bool = False) -> F | Ca
     return lambda fn: _protect(fn, (), optional=is_optional)
 
 
-def _factory(kind: str, match: str, decorator: str) -> Callable[..., Callable[[F], F]]:
-    def make(*values: str) -> Callable[[F], F]:
-        requirement = Requirement(kind, names(values, decorator), match)
-        return lambda view: _protect(view, (requirement,), optional=False)
-
-    make.__name__ = make.__qualname__ = decorator
-    return make
+def _requiring(kind: str, match: str, values: tuple[str, ...], decorator: str) -> Callable[[F], F]:
+    """The decorator that requires ``values`` of ``kind``; the names are checked now."""
+    requirement = Requirement(kind, names(values, decorator), match)
+    return lambda view: _protect(view, (requirement,), optional=False)
 
 
-requires_role = _factory("roles", "all", "requires_role")
-requires_role.__doc__ = (
-    """Require a token that carries **every** listed role: ``@requires_role("admin")``."""
-)
-requires_any_role = _factory("roles", "any", "requires_any_role")
-requires_any_role.__doc__ = """Require a token that carries **at least one** listed role."""
-requires_scope = _factory("scopes", "all", "requires_scope")
-requires_scope.__doc__ = """Require every listed scope (the ``scope`` claim)."""
-requires_any_scope = _factory("scopes", "any", "requires_any_scope")
-requires_any_scope.__doc__ = """Require at least one listed scope."""
-requires_permission = _factory("permissions", "all", "requires_permission")
-requires_permission.__doc__ = """Require every listed permission (Auth0 RBAC ``permissions``)."""
-requires_any_permission = _factory("permissions", "any", "requires_any_permission")
-requires_any_permission.__doc__ = """Require at least one listed permission."""
+def requires_role(*roles: str) -> Callable[[F], F]:
+    """Require a token that carries **every** listed role: ``@requires_role("admin")``.
+
+    Roles are read from ``CLAIMGUARD_ROLES_CLAIM``. A token without them is answered
+    403 ``insufficient_scope`` (reason ``roles.missing``).
+
+    :param roles: one or more role names, matched exactly.
+    :raises TypeError: no role, a role that is not a non-empty string, or the decorator
+        used without parentheses.
+    """
+    return _requiring("roles", "all", roles, "requires_role")
+
+
+def requires_any_role(*roles: str) -> Callable[[F], F]:
+    """Require a token that carries **at least one** listed role:
+    ``@requires_any_role("editor", "admin")``.
+
+    :param roles: one or more role names, matched exactly.
+    :raises TypeError: as :func:`requires_role`.
+    """
+    return _requiring("roles", "any", roles, "requires_any_role")
+
+
+def requires_scope(*scopes: str) -> Callable[[F], F]:
+    """Require a token that grants **every** listed scope (the ``scope`` claim, or
+    ``CLAIMGUARD_SCOPE_CLAIM``): ``@requires_scope("read:products")``.
+
+    A token without them is answered 403 ``insufficient_scope`` with the ``scope``
+    attribute naming what is needed (reason ``scopes.missing``).
+
+    :param scopes: one or more scope names, matched exactly.
+    :raises TypeError: as :func:`requires_role`.
+    """
+    return _requiring("scopes", "all", scopes, "requires_scope")
+
+
+def requires_any_scope(*scopes: str) -> Callable[[F], F]:
+    """Require a token that grants **at least one** listed scope, for instance a read
+    scope or the broader one that includes it:
+    ``@requires_any_scope("read:products", "admin:products")``.
+
+    :param scopes: one or more scope names, matched exactly; a refusal's challenge
+        names them all in its ``scope`` attribute (RFC 6750 §3).
+    :raises TypeError: as :func:`requires_role`.
+    """
+    return _requiring("scopes", "any", scopes, "requires_any_scope")
+
+
+def requires_permission(*permissions: str) -> Callable[[F], F]:
+    """Require a token that carries **every** listed permission (Auth0 RBAC's
+    ``permissions`` claim, or ``CLAIMGUARD_PERMISSIONS_CLAIM``):
+    ``@requires_permission("delete:products")``.
+
+    A token without them is answered 403 ``insufficient_scope`` (reason
+    ``permissions.missing``).
+
+    :param permissions: one or more permission names, matched exactly.
+    :raises TypeError: as :func:`requires_role`.
+    """
+    return _requiring("permissions", "all", permissions, "requires_permission")
+
+
+def requires_any_permission(*permissions: str) -> Callable[[F], F]:
+    """Require a token that carries **at least one** listed permission.
+
+    :param permissions: one or more permission names, matched exactly.
+    :raises TypeError: as :func:`requires_role`.
+    """
+    return _requiring("permissions", "any", permissions, "requires_any_permission")

@@ -116,9 +116,9 @@ def check_issuer_url(url: object, what: str = "issuer") -> str:
     return checked
 
 
-def _domain_host(domain: str) -> str:
+def _domain_host(domain: str, what: str) -> str:
     if not isinstance(domain, str) or not domain.strip():
-        raise ConfigurationError(f"CLAIMGUARD_DOMAIN must be a host name, got {domain!r}")
+        raise ConfigurationError(f"{what} must be a host name, got {domain!r}")
     host = domain.strip()
     if host.lower().startswith(("https://", "http://")):
         # Forgive a pasted tenant URL (or its JWKS or discovery URL) and keep its host.
@@ -130,8 +130,9 @@ def _domain_host(domain: str) -> str:
             parts = None
         if parts is None or parts.path not in _PASTED_PATHS or "?" in host or "#" in host:
             raise ConfigurationError(
-                f"CLAIMGUARD_DOMAIN must be a host name such as 'my-tenant.us.auth0.com', "
-                f"got the URL {domain!r}; for an issuer with a path, set CLAIMGUARD_ISSUER"
+                f"{what} must be a host name such as 'my-tenant.us.auth0.com', "
+                f"got the URL {domain!r}; for an issuer with a path, configure the issuer "
+                "itself (CLAIMGUARD_ISSUER, or JWKSCache.from_discovery)"
             )
         host = parts.netloc
     # Host names are case-insensitive (RFC 3986 §3.2.2) and Auth0 writes its issuer in
@@ -139,30 +140,31 @@ def _domain_host(domain: str) -> str:
     host = host.rstrip("/").lower()
     if not _DOMAIN.fullmatch(host):
         raise ConfigurationError(
-            f"CLAIMGUARD_DOMAIN must be a host name such as 'my-tenant.us.auth0.com', "
-            f"got {domain!r}"
+            f"{what} must be a host name such as 'my-tenant.us.auth0.com', got {domain!r}"
         )
     return host
 
 
-def auth0_issuer(domain: str) -> str:
+def auth0_issuer(domain: str, what: str = "CLAIMGUARD_DOMAIN") -> str:
     """The issuer of an Auth0 domain: ``https://DOMAIN/`` (with the trailing slash).
+
+    ``what`` is the name errors give the domain: the setting, or a keyword argument.
 
     A loopback domain (``localhost:3000``, ``127.0.0.1``, ``[::1]``) gives ``http://``,
     for development.
     """
-    host = _domain_host(domain)
+    host = _domain_host(domain, what)
     try:
         hostname = urlsplit(f"//{host}").hostname
     except ValueError:  # pragma: no cover - the pattern above admits no such host
         hostname = None
     scheme = "http" if hostname in _LOOPBACK_HOSTS else "https"
-    return check_url(f"{scheme}://{host}/", "CLAIMGUARD_DOMAIN")
+    return check_url(f"{scheme}://{host}/", what)
 
 
-def auth0_jwks_url(domain: str) -> str:
+def auth0_jwks_url(domain: str, what: str = "CLAIMGUARD_DOMAIN") -> str:
     """The JWKS URL of an Auth0 domain: ``https://DOMAIN/.well-known/jwks.json``."""
-    return auth0_issuer(domain) + ".well-known/jwks.json"
+    return auth0_issuer(domain, what) + ".well-known/jwks.json"
 
 
 def discovery_url(issuer: str) -> str:

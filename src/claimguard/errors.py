@@ -12,11 +12,15 @@ Our exception hierarchy::
         │   └── ExpiredTokenError   token past ``exp``             → 401 invalid_token
         └── InsufficientScopeError  valid token, missing privilege → 403 insufficient_scope
 
-Every error carries two texts:
+Every error carries a reason code and two texts:
 
+``reason``
+    The stable, machine-readable cause (``token.audience``, ``roles.missing``, …), for
+    logs, tests and tools. :data:`claimguard.reasons.REASONS` maps it to the answer's
+    status, its public sentence and the fix.
 ``description``
-    A short, fixed sentence chosen by claimguard. It is safe to send to the client and
-    goes into the ``error_description`` of the challenge and the JSON body. It never
+    The reason's fixed sentence, chosen by claimguard. It is safe to send to the client
+    and goes into the ``error_description`` of the challenge and the JSON body. It never
     contains bytes from the request.
 ``detail``
     The operator's explanation for logs: what exactly was wrong ("aud mismatch: …").
@@ -37,7 +41,8 @@ import math
 import re
 import reprlib
 from collections.abc import Iterable
-from typing import ClassVar
+
+from .reasons import sentence
 
 __all__ = [
     "BearerError",
@@ -101,21 +106,40 @@ def _short_repr(value: object, limit: int) -> str:
 
 
 class ClaimGuardError(Exception):
-    """Base class of every exception claimguard raises."""
+    """Base class of every exception claimguard raises.
+
+    :param description: the public sentence; by default the reason's.
+    :param detail: the operator's explanation, for logs only; by default the sentence.
+    :param reason: a code of :data:`claimguard.reasons.REASONS`; by default the class's
+        :attr:`default_reason`.
+    :raises ValueError: ``reason`` is no reason code.
+    """
 
     #: HTTP status the Flask layer answers with.
     status_code: int = 500
     #: RFC 6750 / RFC 6749 error code for the body and challenge, if any.
     error: str | None = None
+    #: The reason code of an error raised without one.
+    default_reason: str = "server.error"
     #: Fixed, client-safe sentence.
-    default_description: str = "The request could not be authorized."
+    default_description: str = sentence("server.error")
 
-    def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        detail: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        #: Why: a code of :data:`claimguard.reasons.REASONS`.
+        self.reason = reason or self.default_reason
         # RFC 6750 §3: error_description is restricted to a safe ASCII subset; a text
-        # that strips to nothing falls back to the class's fixed sentence.
-        self.description = _challenge_safe(description or "") or _challenge_safe(
-            self.default_description
-        )
+        # that strips to nothing falls back to the fixed sentence. The table's sentences
+        # are within it already (a test checks), so a refusal costs no second pass.
+        text = _challenge_safe(description) if description else ""
+        if not text:
+            text = sentence(reason) if reason else _challenge_safe(self.default_description)
+        self.description = text
         #: The operator's explanation, for logs only (see the module docstring).
         self.detail = detail or self.description
         # str(error) is the public sentence: a handler that renders exception messages
@@ -134,6 +158,7 @@ class ClaimGuardError(Exception):
 class ConfigurationError(ClaimGuardError):
     """The settings cannot work: raised at start-up with a message that says what to fix."""
 
+    default_reason = "config.invalid"
     default_description = "claimguard is misconfigured."
 
     def __init__(self, message: str) -> None:
@@ -154,12 +179,18 @@ class KeySetUnavailableError(ClaimGuardError):
 
     status_code = 503
     error = "temporarily_unavailable"
-    default_description = "The signing keys are temporarily unavailable."
+    default_reason = "keys.unavailable"
+    default_description = sentence("keys.unavailable")
 
     def __init__(
-        self, description: str | None = None, *, detail: str | None = None, retry_after: int = 30
+        self,
+        description: str | None = None,
+        *,
+        detail: str | None = None,
+        reason: str | None = None,
+        retry_after: int = 30,
     ) -> None:
-        super().__init__(description, detail=detail)
+        super().__init__(description, detail=detail, reason=reason)
         #: Whole seconds until a retry may succeed (the ``Retry-After`` header, RFC 9110
         #: §10.2.3: a non-negative integer; we never send 0, which invites a retry storm).
         self.retry_after = _whole_seconds(retry_after)
@@ -177,6 +208,7 @@ class BearerError(ClaimGuardError):
     """An RFC 6750 §3 answer: it knows its status, error code and challenge."""
 
     status_code = 401
+    default_reason = "request.unauthorized"
 
     def www_authenticate(self, realm: str) -> str:
         parts = [f'Bearer realm="{_challenge_safe(realm)}"']
@@ -203,7 +235,8 @@ class MissingTokenError(BearerError):
 
     status_code = 401
     error = None
-    default_description = "An access token is required."
+    default_reason = "request.no_credentials"
+    default_description = sentence("request.no_credentials")
 
 
 class InvalidRequestError(BearerError):
@@ -211,7 +244,8 @@ class InvalidRequestError(BearerError):
 
     status_code = 400
     error = "invalid_request"
-    default_description = "The Authorization header is malformed."
+    default_reason = "request.malformed"
+    default_description = sentence("request.malformed")
 
 
 class InvalidTokenError(BearerError):
@@ -219,13 +253,18 @@ class InvalidTokenError(BearerError):
 
     status_code = 401
     error = "invalid_token"
-    default_description = "The access token is invalid."
+    default_reason = "token.invalid"
+    default_description = sentence("token.invalid")
 
 
 class ExpiredTokenError(InvalidTokenError):
     """The token's ``exp`` has passed (RFC 7519 §4.1.4)."""
 
-    default_description = "The access token expired."
+    default_reason = "token.expired"
+    default_description = sentence("token.expired")
+
+
+_KINDS = ("roles", "scopes", "permissions")
 
 
 class InsufficientScopeError(BearerError):
@@ -240,12 +279,6 @@ class InsufficientScopeError(BearerError):
     error = "insufficient_scope"
     default_description = "The access token lacks a required privilege."
 
-    _descriptions: ClassVar[dict[str, str]] = {
-        "roles": "The access token lacks a required role.",
-        "scopes": "The access token lacks a required scope.",
-        "permissions": "The access token lacks a required permission.",
-    }
-
     def __init__(
         self,
         kind: str,
@@ -254,11 +287,12 @@ class InsufficientScopeError(BearerError):
         *,
         detail: str | None = None,
     ) -> None:
-        if kind not in self._descriptions:
+        if kind not in _KINDS:
             raise ValueError(f"unknown requirement kind {kind!r}")
         if match not in ("all", "any"):
             raise ValueError(f"match must be 'all' or 'any', got {match!r}")
-        super().__init__(self._descriptions[kind], detail=detail)
+        # The reason is the kind's: roles.missing, scopes.missing, permissions.missing.
+        super().__init__(detail=detail, reason=f"{kind}.missing")
         self.kind = kind
         self.required = tuple(required)
         self.match = match

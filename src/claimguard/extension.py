@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from typing import TypeVar
 
 import requests
@@ -23,24 +22,24 @@ from flask import jsonify
 from flask import request
 
 from . import decorators
-from .bearer import parse_authorization
-from .context import EXTENSION_KEY
-from .context import store_token
-from .context import stored_token
-from .errors import BearerError
 from .errors import ClaimGuardError
 from .errors import ConfigurationError
 from .errors import KeySetUnavailableError
-from .errors import MissingTokenError
 from .errors import loggable
 from .jwks import KeySetStatus
+from .reasons import sentence
+from .request_check import EXTENSION_KEY
+from .request_check import AppState
+from .request_check import app_state
+from .request_check import find_app_state
+from .request_check import is_preflight
+from .request_check import verify_current_request
 from .requirements import Requirement
 from .requirements import check_optional
 from .requirements import names
 from .settings import DEFAULTS
 from .settings import Settings
-from .validation import TokenValidator
-from .validation import VerifiedToken
+from .token import VerifiedToken
 
 __all__ = ["ClaimGuard"]
 
@@ -51,72 +50,10 @@ C = TypeVar("C", bound=ErrorCallback)
 
 
 @dataclass
-class _AppState:
-    """Per-app state, stored in ``app.extensions["claimguard"]``."""
+class _AppState(AppState):
+    """Per-app state, and the extension that renders this app's refusals."""
 
     guard: ClaimGuard
-    settings: Settings
-    validator: TokenValidator
-
-
-def _state() -> _AppState:
-    state = current_app.extensions.get(EXTENSION_KEY)
-    if not isinstance(state, _AppState):
-        raise RuntimeError(
-            "claimguard is not set up on this app: call ClaimGuard(app) or "
-            "ClaimGuard().init_app(app) before serving protected routes"
-        )
-    return state
-
-
-def _has_query_token(query_string: str) -> bool:
-    """Whether the query string carries an ``access_token`` parameter (RFC 6750 §2.3).
-
-    The substring test only skips parsing when the answer cannot be yes: a name can also be
-    percent-encoded (``access%5Ftoken``, ``%61ccess_token``), which decodes to the same
-    parameter, so any ``%`` sends the query string to the real parser.
-    """
-    if "access_token" not in query_string and "%" not in query_string:
-        return False
-    return "access_token" in request.args
-
-
-def verify_current_request(
-    requirements: tuple[Requirement, ...] = (),
-    *,
-    optional: bool = False,
-    environ: dict[str, Any] | None = None,
-) -> VerifiedToken | None:
-    """Authenticate the current request and check ``requirements``; see
-    :meth:`ClaimGuard.verify_request`. ``environ`` is the request's, when the caller
-    already holds it."""
-    if optional and requirements:  # refused at set-up; checked again, failing closed
-        check_optional(optional, requirements)
-    state = _state()
-    validator = state.validator
-    if environ is None:
-        environ = request.environ
-    # Only a token this app's validator verified counts: another app that the same
-    # environ passed through has other issuers and audiences.
-    token = stored_token(environ, validator)
-    if token is None:
-        # WSGI hands over one value per header: servers (and Werkzeug's test client)
-        # fold repeated Authorization fields into one comma-joined value (RFC 9110
-        # §5.3), which the parser refuses as several credentials.
-        header = environ.get("HTTP_AUTHORIZATION")
-        query_token = _has_query_token(environ.get("QUERY_STRING", ""))
-        try:
-            raw = parse_authorization(header, query_token=query_token)
-        except MissingTokenError:
-            if optional:
-                return None
-            raise
-        token = validator.validate(raw)
-    for requirement in requirements:
-        requirement.check(token, validator.rules)
-    # Written only after every check passed (the token verified, the requirements met).
-    store_token(environ, validator, token)
-    return token
 
 
 class ClaimGuard:
@@ -164,7 +101,7 @@ class ClaimGuard:
             app.config.setdefault(key, default)
         settings = Settings.from_mapping(app.config)
         validator = settings.build_validator(self._session)
-        app.extensions[EXTENSION_KEY] = _AppState(self, settings, validator)
+        app.extensions[EXTENSION_KEY] = _AppState(settings, validator, self)
         # An app's own errorhandler(ClaimGuardError), registered before or after this
         # call, wins; so does any handler for a narrower class (Flask looks up the MRO).
         if ClaimGuardError not in app.error_handler_spec[None][None]:
@@ -247,7 +184,7 @@ class ClaimGuard:
         is_optional = check_optional(optional, checks)
 
         def guard_blueprint() -> Response | None:
-            if decorators.is_preflight():
+            if is_preflight():
                 # Answer the preflight here: letting dispatch go on would run a view
                 # that handles OPTIONS itself, without a token.
                 return current_app.make_default_options_response()
@@ -260,7 +197,7 @@ class ClaimGuard:
 
     def key_set_status(self) -> dict[str, KeySetStatus]:
         """The state of each issuer's key set in the current app: ``{issuer: status}``."""
-        validator = _state().validator
+        validator = app_state().validator
         return {issuer: keys.status() for issuer, keys in validator.issuers.items()}
 
     def refresh_keys(self) -> bool:
@@ -268,7 +205,7 @@ class ClaimGuard:
 
         :returns: whether every fetch succeeded.
         """
-        validator = _state().validator
+        validator = app_state().validator
         unique = {id(keys): keys for keys in validator.issuers.values()}
         return all([keys.refresh() for keys in unique.values()])
 
@@ -335,15 +272,16 @@ def _requirements(**groups: Iterable[str] | None) -> tuple[Requirement, ...]:
 
 def _render(error: ClaimGuardError) -> Response:
     """Turn a claimguard error into its RFC 6750 answer."""
-    state = current_app.extensions.get(EXTENSION_KEY)
-    realm = state.settings.realm if isinstance(state, _AppState) else "api"
+    state = find_app_state()
+    realm = state.settings.realm if state is not None else "api"
     _log_refusal(error)
     if isinstance(state, _AppState) and state.guard._error_callback is not None:
         return state.guard._error_callback(error)
     if isinstance(error, ConfigurationError):
+        # Its description is the operator's message: the client gets the fixed sentence.
         body: dict[str, object] = {
             "error": "server_error",
-            "error_description": "The server's authorization settings are misconfigured.",
+            "error_description": sentence(error.reason),
         }
     else:
         body = error.body()
@@ -361,11 +299,15 @@ def _render(error: ClaimGuardError) -> Response:
 
 
 def _log_refusal(error: ClaimGuardError) -> None:
+    """One line per refusal: the request, the status, ``reason=<code>`` and the detail."""
     where = f"{request.method} {loggable(request.path, 120)}"
     if isinstance(error, ConfigurationError):
-        log.error("claimguard is misconfigured (%s): %s", where, error.detail)
-    elif isinstance(error, KeySetUnavailableError):
-        log.warning("refused %s: 503, signing keys unavailable: %s", where, error.detail)
-    elif isinstance(error, BearerError):
-        code = error.error or "no credentials"
-        log.info("refused %s: %d %s: %s", where, error.status_code, code, error.detail)
+        log.error(
+            "claimguard is misconfigured (%s) reason=%s: %s", where, error.reason, error.detail
+        )
+        return
+    # Our failure (503) is worth a warning; a client's refusal is routine.
+    level = logging.WARNING if isinstance(error, KeySetUnavailableError) else logging.INFO
+    log.log(
+        level, "refused %s: %d reason=%s: %s", where, error.status_code, error.reason, error.detail
+    )

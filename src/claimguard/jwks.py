@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 import weakref
@@ -55,9 +54,15 @@ from .fetching import Transport
 from .fetching import get_json
 from .fetching import new_session
 from .fetching import tracking
+from .forking import reset_after_fork
 from .keys import KeySet
 from .keys import VerificationKey
 from .keys import load_jwks
+from .options import HTTP_TIMEOUT
+from .options import JWKS_CACHE_TTL
+from .options import JWKS_COOLDOWN
+from .options import JWKS_MAX_STALE
+from .options import check_number
 
 __all__ = ["JWKSCache", "KeySetStatus"]
 
@@ -106,15 +111,7 @@ _ABANDON_SLACK = 0.25
 
 
 _all_caches: weakref.WeakSet[JWKSCache] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for cache in list(_all_caches):
-        cache._reset_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+reset_after_fork(_all_caches, lambda cache: cache._reset_after_fork())
 
 
 class JWKSCache:
@@ -138,6 +135,8 @@ class JWKSCache:
         transport adapter raises :class:`~claimguard.errors.ConfigurationError` (see
         :class:`~claimguard.fetching.Transport`).
     :param clock: monotonic clock for TTL, cooldown and staleness (a seam for tests).
+    :raises ConfigurationError: a setting outside its range (the ranges of the
+        ``CLAIMGUARD_JWKS_*`` and ``CLAIMGUARD_HTTP_TIMEOUT`` settings).
 
     Creating a cache does no I/O: keys are fetched on first use, or by :meth:`refresh`.
     """
@@ -147,10 +146,10 @@ class JWKSCache:
         url: str | None = None,
         *,
         issuer: str | None = None,
-        ttl: float = 600,
-        cooldown: float = 30,
-        max_stale: float = 3600,
-        timeout: float = 5,
+        ttl: float = JWKS_CACHE_TTL.default,
+        cooldown: float = JWKS_COOLDOWN.default,
+        max_stale: float = JWKS_MAX_STALE.default,
+        timeout: float = HTTP_TIMEOUT.default,
         max_bytes: int = 1_048_576,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -161,11 +160,11 @@ class JWKSCache:
         self._discovery_issuer = issuer if url is None else None
         if self._discovery_issuer is not None:
             check_issuer_url(self._discovery_issuer, "issuer")
-        self.ttl = float(ttl)
-        self.cooldown = float(cooldown)
-        self.max_stale = float(max_stale)
-        self.timeout = float(timeout)
-        self.max_bytes = int(max_bytes)
+        self.ttl = JWKS_CACHE_TTL.number(ttl)
+        self.cooldown = JWKS_COOLDOWN.number(cooldown)
+        self.max_stale = JWKS_MAX_STALE.number(max_stale)
+        self.timeout = HTTP_TIMEOUT.number(timeout)
+        self.max_bytes = int(check_number("max_bytes=", max_bytes, 1, None, whole=True))
         self._transport = Transport.of(session) if session is not None else None
         self._session = new_session(self._transport)
         self._clock = clock
@@ -192,7 +191,7 @@ class JWKSCache:
     @classmethod
     def for_auth0_domain(cls, domain: str, **options: Any) -> JWKSCache:
         """A cache for an Auth0 tenant or custom domain (``https://DOMAIN/.well-known/jwks.json``)."""
-        return cls(auth0_jwks_url(domain), **options)
+        return cls(auth0_jwks_url(domain, "domain="), **options)
 
     def _reset_after_fork(self) -> None:
         # A lock held by another thread at fork time would stay held forever in the
@@ -341,7 +340,7 @@ class JWKSCache:
             if self._failed_at is not None:
                 raise self._unavailable(now, "kid unknown and the last fetch failed")
             raise InvalidTokenError(
-                "The access token was signed by an unknown key.",
+                reason="key.unknown_kid",
                 detail=f"kid {loggable(kid)} not in key set; refetch cooling down",
             )
         self._kid_refetch_at = now
@@ -412,7 +411,7 @@ class JWKSCache:
             if keys is None:  # pragma: no cover - a successful fetch leaves a usable set
                 raise self._unavailable(now, "no usable key set")
         raise InvalidTokenError(
-            "The access token was signed by an unknown key.",
+            reason="key.unknown_kid",
             detail=f"kid {loggable(kid)} not in key set after refresh ({self._describe_url()})",
         )
 

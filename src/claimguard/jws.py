@@ -58,8 +58,8 @@ class ParsedToken(NamedTuple):
     signature: bytes
 
 
-def _malformed(detail: str) -> InvalidTokenError:
-    return InvalidTokenError("The access token is malformed.", detail=detail)
+def _malformed(detail: str, reason: str = "token.malformed") -> InvalidTokenError:
+    return InvalidTokenError(reason=reason, detail=detail)
 
 
 def b64url_decode(part: str, what: str) -> bytes:
@@ -185,7 +185,8 @@ def parse_compact(token: str) -> ParsedToken:
         raise _malformed(
             "token is encrypted (a JWE, 5 parts), which an API cannot read: Auth0 issues "
             "encrypted access tokens when the client requested no audience; request the "
-            "token with this API's identifier as its audience"
+            "token with this API's identifier as its audience",
+            reason="token.encrypted",
         )
     if len(parts) != 3:
         raise _malformed(

@@ -28,10 +28,12 @@ from jwt.algorithms import get_default_algorithms
 from .errors import loggable
 
 __all__ = [
+    "MAX_KID_LENGTH",
     "SUPPORTED_ALGORITHMS",
     "KeySet",
     "VerificationKey",
     "algorithm",
+    "is_short_kid",
     "load_jwks",
 ]
 
@@ -52,7 +54,8 @@ _MIN_RSA_BITS = 2048  # RFC 7518 §3.3: "A key of size 2048 bits or larger MUST 
 # is no RSA key at all (RFC 8017 §3.1: e is odd).
 _MAX_RSA_BITS = 8192
 _MAX_RSA_EXPONENT = 2**32
-_MAX_KID_LENGTH = 256
+#: Longest ``kid`` accepted, in a token's header and in a key set alike.
+MAX_KID_LENGTH = 256
 #: Entries read from one JWK Set. Real issuers publish a handful; a set of thousands is
 #: hostile or broken, and importing each key costs CPU on the request path.
 MAX_KEYS = 100
@@ -60,6 +63,12 @@ MAX_KEYS = 100
 _ALGORITHMS: dict[str, Algorithm] = {
     name: alg for name, alg in get_default_algorithms().items() if name in SUPPORTED_ALGORITHMS
 }
+
+
+def is_short_kid(kid: object) -> bool:
+    """Whether ``kid`` is a usable key ID: a non-empty string of at most
+    :data:`MAX_KID_LENGTH` characters (RFC 7515 §4.1.4 makes it a string)."""
+    return isinstance(kid, str) and 0 < len(kid) <= MAX_KID_LENGTH
 
 
 def algorithm(name: str) -> Algorithm:
@@ -181,7 +190,7 @@ def _import(jwk: Any) -> VerificationKey:
     if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
         raise _Unusable("key_ops does not allow 'verify'")  # RFC 7517 §4.3
     kid = jwk.get("kid")
-    if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_LENGTH):
+    if kid is not None and not is_short_kid(kid):
         raise _Unusable("kid is not a short string")
     try:
         public_key, algorithms = importer(jwk)

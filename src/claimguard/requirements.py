@@ -17,7 +17,7 @@ from .claims import ClaimRules
 from .errors import ConfigurationError
 from .errors import InsufficientScopeError
 from .errors import loggable
-from .validation import VerifiedToken
+from .token import VerifiedToken
 
 __all__ = ["Requirement", "check_optional", "names"]
 

@@ -1,8 +1,10 @@
-"""The ``CLAIMGUARD_*`` settings: defaults, validation, and the validator they build.
+"""The ``CLAIMGUARD_*`` settings of an app, and the validator they build.
 
 Flask-free: :meth:`Settings.from_mapping` takes any mapping (``app.config``, a dict).
-Every problem is a :class:`~claimguard.errors.ConfigurationError` raised at start-up
-with a message that says what to fix, never a surprise on the first request.
+Keys, defaults and ranges come from the one table in :mod:`claimguard.options`, which
+the core's constructors check against too. Every problem is a
+:class:`~claimguard.errors.ConfigurationError` raised at start-up, naming the key, with
+a message that says what to fix: never a surprise on the first request.
 """
 
 from __future__ import annotations
@@ -23,65 +25,35 @@ from .discovery import check_issuer_url
 from .discovery import check_url
 from .errors import ConfigurationError
 from .jwks import JWKSCache
+from .options import ALGORITHMS
+from .options import ALLOWED_CLIENTS
+from .options import AUDIENCE
+from .options import DEFAULTS
+from .options import DOMAIN
+from .options import HTTP_TIMEOUT
+from .options import ISSUER
+from .options import JWKS_CACHE_TTL
+from .options import JWKS_COOLDOWN
+from .options import JWKS_MAX_STALE
+from .options import JWKS_URL
+from .options import LEEWAY
+from .options import MAX_TOKEN_AGE
+from .options import PERMISSIONS_CLAIM
+from .options import REALM
+from .options import ROLES_CLAIM
+from .options import SCOPE_CLAIM
+from .options import STRICT_TYP
+from .options import TOKEN_CACHE_SIZE
+from .options import Option
+from .options import check_algorithms
+from .options import check_audiences
+from .options import check_flag
+from .options import check_strings
 from .validation import TokenValidator
-from .validation import check_algorithms
-from .validation import check_number
-from .validation import check_strings
 
 __all__ = ["DEFAULTS", "Settings"]
 
 log = logging.getLogger("claimguard")
-
-#: Every key claimguard reads, with its default.
-DEFAULTS: dict[str, Any] = {
-    "CLAIMGUARD_DOMAIN": None,
-    "CLAIMGUARD_ISSUER": None,
-    "CLAIMGUARD_AUDIENCE": None,
-    "CLAIMGUARD_JWKS_URL": None,
-    "CLAIMGUARD_ALGORITHMS": ["RS256"],
-    "CLAIMGUARD_ROLES_CLAIM": None,
-    "CLAIMGUARD_LEEWAY": 5,
-    "CLAIMGUARD_JWKS_CACHE_TTL": 600,
-    "CLAIMGUARD_JWKS_COOLDOWN": 30,
-    "CLAIMGUARD_JWKS_MAX_STALE": 3600,
-    "CLAIMGUARD_HTTP_TIMEOUT": 5,
-    "CLAIMGUARD_STRICT_TYP": False,
-    "CLAIMGUARD_MAX_TOKEN_AGE": None,
-    "CLAIMGUARD_ALLOWED_CLIENTS": None,
-    "CLAIMGUARD_SCOPE_CLAIM": "scope",
-    "CLAIMGUARD_PERMISSIONS_CLAIM": "permissions",
-    "CLAIMGUARD_TOKEN_CACHE_SIZE": 4096,
-    "CLAIMGUARD_REALM": "api",
-}
-
-# name: (low, high): the allowed range of each number.
-_RANGES: dict[str, tuple[float, float | None]] = {
-    "CLAIMGUARD_LEEWAY": (0, 300),
-    "CLAIMGUARD_JWKS_CACHE_TTL": (1, 86400),
-    "CLAIMGUARD_JWKS_COOLDOWN": (0, 3600),
-    "CLAIMGUARD_JWKS_MAX_STALE": (0, 604800),
-    "CLAIMGUARD_HTTP_TIMEOUT": (0.1, 60),
-    "CLAIMGUARD_MAX_TOKEN_AGE": (1, None),
-    "CLAIMGUARD_TOKEN_CACHE_SIZE": (0, 1_000_000),
-}
-
-
-def _number(config: Mapping[str, Any], name: str) -> float:
-    low, high = _RANGES[name]
-    return check_number(name, config[name], low, high)
-
-
-def _strings(config: Mapping[str, Any], name: str) -> tuple[str, ...]:
-    """An optional string-or-list setting; unset (or an empty list) is ``()``."""
-    value = config.get(name)
-    if value is None or value == [] or value == ():
-        return ()
-    return check_strings(name, value)
-
-
-def _is_uri(name: str) -> bool:
-    parts = urlsplit(name)
-    return bool(parts.scheme) and (bool(parts.netloc) or parts.scheme == "urn")
 
 
 @dataclass(frozen=True)
@@ -112,81 +84,38 @@ class Settings:
         """Read and validate every ``CLAIMGUARD_*`` key of ``config``.
 
         Missing keys take their defaults. An unknown ``CLAIMGUARD_*`` key is an error:
-        a typo in a security setting must not be silently ignored.
+        a typo in a security setting must not be silently ignored. Errors name the key.
 
         :raises ConfigurationError: with a message that says what to fix.
         """
-        for key in config:
-            if isinstance(key, str) and key.startswith("CLAIMGUARD_") and key not in DEFAULTS:
-                close = difflib.get_close_matches(key, DEFAULTS, n=1)
-                hint = f"; did you mean {close[0]}?" if close else ""
-                raise ConfigurationError(f"unknown setting {key}{hint}")
-        merged = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
-
-        domain = merged["CLAIMGUARD_DOMAIN"]
-        issuers = _strings(merged, "CLAIMGUARD_ISSUER")
-        if domain is not None and not issuers:
-            issuers = (auth0_issuer(domain),)
-        if not issuers:
-            raise ConfigurationError(
-                "no issuer configured: set CLAIMGUARD_DOMAIN (your Auth0 tenant, e.g. "
-                "'my-tenant.us.auth0.com') or CLAIMGUARD_ISSUER (the exact iss value)"
-            )
-        for issuer in issuers:
-            check_issuer_url(issuer, "CLAIMGUARD_ISSUER")
-        jwks_url = merged["CLAIMGUARD_JWKS_URL"]
-        if jwks_url is not None:
-            jwks_url = check_url(jwks_url, "CLAIMGUARD_JWKS_URL")
-        elif domain is not None:
-            jwks_url = auth0_jwks_url(domain)
-
-        audiences = _strings(merged, "CLAIMGUARD_AUDIENCE")
-        if not audiences:
-            raise ConfigurationError(
-                "CLAIMGUARD_AUDIENCE is required: set it to your API identifier (the "
-                "'Identifier' of the API in the Auth0 dashboard, e.g. "
-                "'https://products.example.com')"
-            )
-        roles_claims = _strings(merged, "CLAIMGUARD_ROLES_CLAIM")
-        for name in roles_claims:
-            check_roles_claim(name)
-            if not name.startswith("/") and not _is_uri(name):
-                log.warning(
-                    "CLAIMGUARD_ROLES_CLAIM %r is not a URI. Namespace custom claims, e.g. "
-                    "'https://my-app.example.com/roles': Auth0 drops non-namespaced custom "
-                    "claims that collide with standard ones, and a collision can grant "
-                    "roles nobody meant to grant.",
-                    name,
-                )
-        strict_typ = merged["CLAIMGUARD_STRICT_TYP"]
-        if not isinstance(strict_typ, bool):
-            raise ConfigurationError(
-                f"CLAIMGUARD_STRICT_TYP must be True or False, got {strict_typ!r}"
-            )
-        realm = merged["CLAIMGUARD_REALM"]
-        _check_realm(realm)
-        allowed = _strings(merged, "CLAIMGUARD_ALLOWED_CLIENTS")
+        merged = _merged(config)
+        issuers = _issuers(merged)
+        jwks_url = _jwks_url(merged)
+        audiences = _audiences(merged)
+        roles_claims = _roles_claims(merged)
+        strict_typ = check_flag(STRICT_TYP.key, merged[STRICT_TYP.key])
+        realm = _realm(merged)
+        allowed = _strings(merged, ALLOWED_CLIENTS) or None
+        check_audiences(audiences, allowed, AUDIENCE.key)
         return cls(
             issuers=issuers,
             audiences=audiences,
             jwks_url=jwks_url,
-            algorithms=check_algorithms(merged["CLAIMGUARD_ALGORITHMS"]),
+            algorithms=check_algorithms(merged[ALGORITHMS.key], ALGORITHMS.key),
             roles_claims=roles_claims,
-            leeway=_number(merged, "CLAIMGUARD_LEEWAY"),
-            jwks_cache_ttl=_number(merged, "CLAIMGUARD_JWKS_CACHE_TTL"),
-            jwks_cooldown=_number(merged, "CLAIMGUARD_JWKS_COOLDOWN"),
-            jwks_max_stale=_number(merged, "CLAIMGUARD_JWKS_MAX_STALE"),
-            http_timeout=_number(merged, "CLAIMGUARD_HTTP_TIMEOUT"),
+            leeway=_number(merged, LEEWAY),
+            jwks_cache_ttl=_number(merged, JWKS_CACHE_TTL),
+            jwks_cooldown=_number(merged, JWKS_COOLDOWN),
+            jwks_max_stale=_number(merged, JWKS_MAX_STALE),
+            http_timeout=_number(merged, HTTP_TIMEOUT),
             strict_typ=strict_typ,
-            max_token_age=(
-                None
-                if merged["CLAIMGUARD_MAX_TOKEN_AGE"] is None
-                else _number(merged, "CLAIMGUARD_MAX_TOKEN_AGE")
-            ),
-            allowed_clients=allowed or None,
-            scope_claim=merged["CLAIMGUARD_SCOPE_CLAIM"],
-            permissions_claim=merged["CLAIMGUARD_PERMISSIONS_CLAIM"],
-            token_cache_size=_token_cache_size(merged),
+            max_token_age=None
+            if merged[MAX_TOKEN_AGE.key] is None
+            else _number(merged, MAX_TOKEN_AGE),
+            allowed_clients=allowed,
+            scope_claim=merged[SCOPE_CLAIM.key],
+            permissions_claim=merged[PERMISSIONS_CLAIM.key],
+            token_cache_size=int(_number(merged, TOKEN_CACHE_SIZE)),
             realm=realm,
         )
 
@@ -229,18 +158,95 @@ class Settings:
         )
 
 
-def _token_cache_size(config: Mapping[str, Any]) -> int:
-    value = _number(config, "CLAIMGUARD_TOKEN_CACHE_SIZE")
-    if value != int(value):
+# -- reading app.config, one setting (or a few that go together) at a time --------------
+
+
+def _merged(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Every ``CLAIMGUARD_*`` setting: ``config``'s value, else the default.
+
+    :raises ConfigurationError: ``config`` has an unknown ``CLAIMGUARD_*`` key.
+    """
+    for key in config:
+        if isinstance(key, str) and key.startswith("CLAIMGUARD_") and key not in DEFAULTS:
+            close = difflib.get_close_matches(key, DEFAULTS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigurationError(f"unknown setting {key}{hint}")
+    return {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
+
+
+def _number(config: Mapping[str, Any], option: Option) -> float:
+    return option.number(config[option.key], option.key)
+
+
+def _strings(config: Mapping[str, Any], option: Option) -> tuple[str, ...]:
+    """An optional string-or-list setting; unset (or an empty list) is ``()``."""
+    value = config.get(option.key)
+    if value is None or value == [] or value == ():
+        return ()
+    return check_strings(option.key, value)
+
+
+def _issuers(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """``CLAIMGUARD_ISSUER``, else the issuer of ``CLAIMGUARD_DOMAIN``."""
+    issuers = _strings(config, ISSUER)
+    domain = config[DOMAIN.key]
+    if domain is not None and not issuers:
+        issuers = (auth0_issuer(domain),)
+    if not issuers:
         raise ConfigurationError(
-            f"CLAIMGUARD_TOKEN_CACHE_SIZE must be a whole number, got {value!r}"
+            "no issuer configured: set CLAIMGUARD_DOMAIN (your Auth0 tenant, e.g. "
+            "'my-tenant.us.auth0.com') or CLAIMGUARD_ISSUER (the exact iss value)"
         )
-    return int(value)
+    for issuer in issuers:
+        check_issuer_url(issuer, ISSUER.key)
+    return issuers
 
 
-def _check_realm(realm: object) -> None:
+def _jwks_url(config: Mapping[str, Any]) -> str | None:
+    """``CLAIMGUARD_JWKS_URL``, else the Auth0 domain's; ``None``: discovery per issuer."""
+    jwks_url = config[JWKS_URL.key]
+    if jwks_url is not None:
+        return check_url(jwks_url, JWKS_URL.key)
+    domain = config[DOMAIN.key]
+    return None if domain is None else auth0_jwks_url(domain)
+
+
+def _audiences(config: Mapping[str, Any]) -> tuple[str, ...]:
+    audiences = _strings(config, AUDIENCE)
+    if not audiences:
+        raise ConfigurationError(
+            "CLAIMGUARD_AUDIENCE is required: set it to your API identifier (the "
+            "'Identifier' of the API in the Auth0 dashboard, e.g. "
+            "'https://products.example.com')"
+        )
+    return audiences
+
+
+def _roles_claims(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The roles claims; a name that is not a URI is allowed, with a warning."""
+    roles_claims = _strings(config, ROLES_CLAIM)
+    for name in roles_claims:
+        check_roles_claim(name, ROLES_CLAIM.key)
+        if not name.startswith("/") and not _is_uri(name):
+            log.warning(
+                "CLAIMGUARD_ROLES_CLAIM %r is not a URI. Namespace custom claims, e.g. "
+                "'https://my-app.example.com/roles': Auth0 drops non-namespaced custom "
+                "claims that collide with standard ones, and a collision can grant "
+                "roles nobody meant to grant.",
+                name,
+            )
+    return roles_claims
+
+
+def _is_uri(name: str) -> bool:
+    parts = urlsplit(name)
+    return bool(parts.scheme) and (bool(parts.netloc) or parts.scheme == "urn")
+
+
+def _realm(config: Mapping[str, Any]) -> str:
     # RFC 7235 §2.2 realm is a quoted-string; we keep it to printable ASCII without
     # quotes or backslashes so the challenge needs no escaping.
+    realm = config[REALM.key]
     if (
         not isinstance(realm, str)
         or not realm
@@ -249,3 +255,4 @@ def _check_realm(realm: object) -> None:
         raise ConfigurationError(
             f"CLAIMGUARD_REALM must be printable ASCII without quotes, got {realm!r}"
         )
+    return realm

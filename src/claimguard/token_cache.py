@@ -22,7 +22,6 @@ Its size is bounded (least recently used entries go first); ``0`` turns it off.
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -30,10 +29,12 @@ from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
 
+from .forking import reset_after_fork
+from .token import VerifiedToken
+
 if TYPE_CHECKING:
     from .jwks import JWKSCache
     from .keys import KeySet
-    from .validation import VerifiedToken
 
 __all__ = ["CachedToken", "TokenCache"]
 
@@ -52,17 +53,6 @@ class CachedToken:
 _all_caches: weakref.WeakSet[TokenCache] = weakref.WeakSet()
 
 
-def _after_fork_in_child() -> None:
-    # A lock held by another thread at fork time (a key-set listener pruning entries)
-    # would stay held forever in the child.
-    for cache in list(_all_caches):
-        cache._lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class TokenCache:
     """A bounded, thread-safe LRU of verified tokens keyed by their SHA-256."""
 
@@ -70,6 +60,11 @@ class TokenCache:
         self._entries: LRUCache[bytes, CachedToken] = LRUCache(size)
         self._lock = threading.Lock()
         _all_caches.add(self)
+
+    def _reset_after_fork(self) -> None:
+        # A lock held by another thread at fork time (a key-set listener pruning entries)
+        # would stay held forever in the child.
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -108,3 +103,6 @@ class TokenCache:
             ]
             for digest in gone:
                 self._entries.pop(digest, None)
+
+
+reset_after_fork(_all_caches, TokenCache._reset_after_fork)

@@ -24,14 +24,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import sys
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone
 from typing import Any
 
 from .bearer import MAX_TOKEN_BYTES
@@ -46,11 +42,29 @@ from .errors import loggable
 from .jwks import JWKSCache
 from .jws import ParsedToken
 from .jws import parse_compact
-from .keys import SUPPORTED_ALGORITHMS
 from .keys import algorithm
+from .keys import is_short_kid
+from .options import ALGORITHMS
+from .options import ALLOWED_CLIENTS
+from .options import AUDIENCE
+from .options import LEEWAY
+from .options import MAX_TOKEN_AGE
+from .options import PERMISSIONS_CLAIM
+from .options import ROLES_CLAIM
+from .options import SCOPE_CLAIM
+from .options import STRICT_TYP
+from .options import TOKEN_CACHE_SIZE
+from .options import check_algorithms
+from .options import check_audiences
+from .options import check_flag
+from .options import check_number
+from .options import check_strings
+from .token import VerifiedToken
 from .token_cache import CachedToken
 from .token_cache import TokenCache
 
+# VerifiedToken and the check_* functions live in claimguard.token and claimguard.options;
+# they stay importable from here.
 __all__ = [
     "TokenValidator",
     "VerifiedToken",
@@ -63,8 +77,6 @@ __all__ = [
 # as a time and is refused (RFC 7519 §2 allows any JSON number; we allow usable ones).
 _MIN_NUMERIC_DATE = -62135596800.0  # 0001-01-01T00:00:00Z
 _MAX_NUMERIC_DATE = 253402300799.0  # 9999-12-31T23:59:59Z
-_MAX_KID_LENGTH = 256
-_FLOAT_MAX = sys.float_info.max
 # RFC 9068 §2.1: "at+jwt"; RFC 7515 §4.1.9 lets the "application/" prefix be omitted.
 _AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 # Explicit typing (RFC 8725 §3.11): a typ that names another class of JWT (a DPoP proof,
@@ -78,122 +90,14 @@ _REFUSED_HEADER_PARAMS = ("crit", "b64", "zip", "cty")
 _ABSENT = object()
 
 
-@dataclass(frozen=True, eq=False, slots=True)
-class VerifiedToken:
-    """An access token whose signature and claims passed every check.
-
-    All members are read-only: ``claims`` and ``header`` are deeply frozen mappings.
-    """
-
-    #: Every claim of the payload, deeply read-only (objects as mappings, arrays as tuples).
-    claims: Mapping[str, Any]
-    #: The protected header.
-    header: Mapping[str, Any]
-    #: The token string itself. Do not log it.
-    raw: str
-    roles: frozenset[str]
-    permissions: frozenset[str]
-    scopes: frozenset[str]
-    #: Thumbprint of the key that verified the signature.
-    key_thumbprint: str
-
-    @property
-    def subject(self) -> str:
-        """``sub``: the user (``auth0|…``) or, for M2M tokens, ``<client_id>@clients``."""
-        return str(self.claims["sub"])
-
-    @property
-    def issuer(self) -> str:
-        return str(self.claims["iss"])
-
-    @property
-    def audience(self) -> tuple[str, ...]:
-        """``aud`` as a tuple, whether the token carried a string or an array."""
-        aud = self.claims["aud"]
-        return (aud,) if isinstance(aud, str) else tuple(aud)
-
-    @property
-    def expires_at(self) -> datetime:
-        return datetime.fromtimestamp(self.claims["exp"], tz=timezone.utc)
-
-    @property
-    def client_id(self) -> str | None:
-        """The OAuth client the token was issued to: RFC 9068 ``client_id``, else ``azp``."""
-        value = self.claims.get("client_id", self.claims.get("azp"))
-        return value if isinstance(value, str) else None
-
-    def __repr__(self) -> str:  # never print the token itself
-        return f"<VerifiedToken sub={self.claims.get('sub')!r} iss={self.claims.get('iss')!r}>"
-
-
-def check_algorithms(algorithms: Iterable[str]) -> tuple[str, ...]:
-    """Validate the algorithm allow-list.
-
-    :raises ConfigurationError: empty, or naming ``none``, an HMAC or unknown algorithm.
-    """
-    if isinstance(algorithms, str):
-        names: tuple[object, ...] = (algorithms,)
-    elif isinstance(algorithms, Iterable):
-        names = tuple(algorithms)
-    else:
-        raise ConfigurationError(
-            f"CLAIMGUARD_ALGORITHMS must be a list of algorithm names, got {algorithms!r}"
-        )
-    if not names:
-        raise ConfigurationError("CLAIMGUARD_ALGORITHMS must name at least one algorithm")
-    for name in names:
-        if not isinstance(name, str) or name.lower() == "none":
-            raise ConfigurationError(
-                f"algorithm {name!r} is refused: unsigned tokens are never accepted (RFC 8725 §3.2)"
-            )
-        if name.upper().startswith("HS"):
-            raise ConfigurationError(
-                f"algorithm {name!r} is refused: HMAC uses a shared secret, and a public "
-                "key mistaken for one lets anyone mint tokens (RFC 8725 §2.1). "
-                "Use RS256 (Auth0's default), PS256, ES256 or EdDSA."
-            )
-        if name not in SUPPORTED_ALGORITHMS:
-            raise ConfigurationError(
-                f"algorithm {name!r} is not supported; choose from "
-                + ", ".join(sorted(SUPPORTED_ALGORITHMS))
-            )
-    return tuple(str(name) for name in names)
-
-
-def check_number(name: str, value: object, low: float, high: float | None) -> float:
-    """Validate a numeric setting: a real number (not a bool) within ``[low, high]``.
-
-    :raises ConfigurationError: naming the setting and the allowed range.
-    """
-    top = _FLOAT_MAX if high is None else high
-    # Compare, never convert first: a 400-digit int is a number but no float, and NaN
-    # fails every comparison (so it is refused here as well).
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(f"{name} must be a number, got {value!r}")
-    if not low <= value <= top:
-        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
-        raise ConfigurationError(f"{name} must be {bound}, got {value!r}")
-    return float(value)
-
-
-def check_strings(name: str, value: object) -> tuple[str, ...]:
-    """Validate a setting that is one string or a list of them.
-
-    A list or tuple, not a set: some of these are read in order (the roles claims), and
-    a set's order follows string hashing, which differs between worker processes.
-
-    :raises ConfigurationError: empty, not a string/list/tuple, or an entry that is not
-        a non-blank string.
-    """
-    items = (value,) if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not items:
-        raise ConfigurationError(
-            f"{name} must be a non-empty string or list of strings, got {value!r}"
-        )
-    for item in items:
-        if not isinstance(item, str) or not item.strip():
-            raise ConfigurationError(f"{name} entries must be non-empty strings, got {item!r}")
-    return tuple(items)
+def _check_issuers(issuers: object) -> dict[str, JWKSCache]:
+    if not isinstance(issuers, Mapping) or not issuers:
+        raise ConfigurationError("issuers= must map at least one issuer to its JWKSCache")
+    for issuer, keys in issuers.items():
+        check_issuer_url(issuer, "issuer")
+        if not isinstance(keys, JWKSCache):
+            raise ConfigurationError(f"issuer {issuer!r} must be bound to a JWKSCache")
+    return dict(issuers)
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
@@ -212,7 +116,7 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
 
 
 def _claim_error(detail: str) -> InvalidTokenError:
-    return InvalidTokenError("The access token has invalid claims.", detail=detail)
+    return InvalidTokenError(reason="token.claims", detail=detail)
 
 
 class TokenValidator:
@@ -242,53 +146,31 @@ class TokenValidator:
         *,
         issuers: Mapping[str, JWKSCache],
         audiences: str | Iterable[str],
-        algorithms: str | Iterable[str] = ("RS256",),
-        leeway: float = 5,
-        roles_claims: str | Iterable[str] = (),
-        scope_claim: str = "scope",
-        permissions_claim: str = "permissions",
-        strict_typ: bool = False,
-        max_token_age: float | None = None,
-        allowed_clients: str | Iterable[str] | None = None,
-        token_cache_size: int = 4096,
+        algorithms: str | Iterable[str] = ALGORITHMS.default,
+        leeway: float = LEEWAY.default,
+        roles_claims: str | Iterable[str] | None = ROLES_CLAIM.default,
+        scope_claim: str = SCOPE_CLAIM.default,
+        permissions_claim: str = PERMISSIONS_CLAIM.default,
+        strict_typ: bool = STRICT_TYP.default,
+        max_token_age: float | None = MAX_TOKEN_AGE.default,
+        allowed_clients: str | Iterable[str] | None = ALLOWED_CLIENTS.default,
+        token_cache_size: int = TOKEN_CACHE_SIZE.default,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(issuers, Mapping) or not issuers:
-            raise ConfigurationError(
-                "at least one issuer (CLAIMGUARD_ISSUER or _DOMAIN) is required"
-            )
-        for issuer, keys in issuers.items():
-            check_issuer_url(issuer, "issuer")
-            if not isinstance(keys, JWKSCache):
-                raise ConfigurationError(f"issuer {issuer!r} must be bound to a JWKSCache")
-        self.issuers: dict[str, JWKSCache] = dict(issuers)
-        self.audiences = frozenset(check_strings("CLAIMGUARD_AUDIENCE", audiences))
+        self.issuers: dict[str, JWKSCache] = _check_issuers(issuers)
+        self.audiences = frozenset(check_strings(AUDIENCE.argument, audiences))
         self.algorithms = frozenset(check_algorithms(algorithms))
-        self.leeway = check_number("CLAIMGUARD_LEEWAY", leeway, 0, 300)
+        self.leeway = LEEWAY.number(leeway)
         self.rules = ClaimRules(roles_claims, scope_claim, permissions_claim)
-        self.strict_typ = bool(strict_typ)
-        self.max_token_age = (
-            None
-            if max_token_age is None
-            else check_number("CLAIMGUARD_MAX_TOKEN_AGE", max_token_age, 1, None)
-        )
+        self.strict_typ = check_flag(STRICT_TYP.argument, strict_typ)
+        self.max_token_age = None if max_token_age is None else MAX_TOKEN_AGE.number(max_token_age)
         self.allowed_clients = (
             None
             if allowed_clients is None
-            else frozenset(check_strings("CLAIMGUARD_ALLOWED_CLIENTS", allowed_clients))
+            else frozenset(check_strings(ALLOWED_CLIENTS.argument, allowed_clients))
         )
-        for audience in self.audiences:
-            if audience.rstrip("/").endswith("/userinfo"):
-                raise ConfigurationError(
-                    f"audience {audience!r} is Auth0's /userinfo endpoint, which every "
-                    "login token carries: set CLAIMGUARD_AUDIENCE to your API identifier"
-                )
-            if self.allowed_clients and audience in self.allowed_clients:
-                raise ConfigurationError(
-                    f"audience {audience!r} is a client ID: ID tokens carry it as aud, so "
-                    "they would pass as access tokens. Use your API identifier."
-                )
-        size = int(check_number("CLAIMGUARD_TOKEN_CACHE_SIZE", token_cache_size, 0, 1_000_000))
+        check_audiences(self.audiences, self.allowed_clients, AUDIENCE.argument)
+        size = int(TOKEN_CACHE_SIZE.number(token_cache_size))
         self._cache = TokenCache(size) if size else None
         self._clock = clock
         if self._cache is not None:
@@ -308,7 +190,7 @@ class TokenValidator:
         except Exception as exc:
             # Fail closed: an input we did not foresee is a refusal, not a 500.
             raise InvalidTokenError(
-                "The access token is malformed.",
+                reason="token.malformed",
                 detail=f"unexpected {type(exc).__name__} while validating",
             ) from exc
 
@@ -316,10 +198,10 @@ class TokenValidator:
 
     def _validate(self, token: str) -> VerifiedToken:
         if not isinstance(token, str) or not token:
-            raise InvalidTokenError("The access token is malformed.", detail="empty token")
+            raise InvalidTokenError(reason="token.malformed", detail="empty token")
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidTokenError(
-                "The access token is too large.",
+                reason="token.too_large",
                 detail=f"token of {len(token)} characters exceeds {MAX_TOKEN_BYTES}",
             )
         cache = self._cache
@@ -341,12 +223,12 @@ class TokenValidator:
         key = key_set.get_key(parsed.header.get("kid"))
         if not key.fits(alg):
             raise InvalidTokenError(
-                "The access token uses an unsupported algorithm.",
+                reason="key.algorithm",
                 detail=f"key {loggable(key.kid)} ({key.kty}) cannot verify alg {alg}",
             )
         if not algorithm(alg).verify(parsed.signing_input, key.public_key, parsed.signature):
             raise InvalidTokenError(
-                "The access token signature is invalid.",
+                reason="token.signature",
                 detail=f"signature check failed with key {loggable(key.kid)}",
             )
         exp, nbf, iat = self._check_claims(parsed.payload, issuer)
@@ -359,22 +241,20 @@ class TokenValidator:
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms:
             raise InvalidTokenError(
-                "The access token uses an unsupported algorithm.",
+                reason="token.algorithm",
                 detail=f"alg {loggable(alg)} not in allowed {sorted(self.algorithms)}",
             )
         # RFC 7515 §4.1.4: kid is a string. An explicit null is refused, not read as
         # "no kid" (which would select the set's only key).
         kid = header.get("kid", _ABSENT)
-        if kid is not _ABSENT and (not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_LENGTH):
-            raise InvalidTokenError(
-                "The access token is malformed.", detail="kid is not a short string"
-            )
+        if kid is not _ABSENT and not is_short_kid(kid):
+            raise InvalidTokenError(reason="token.malformed", detail="kid is not a short string")
         for name in _REFUSED_HEADER_PARAMS:
             # RFC 7515 §4.1.11: a recipient MUST reject crit extensions it does not
             # understand; we implement none.
             if name in header:
                 raise InvalidTokenError(
-                    "The access token is malformed.",
+                    reason="token.malformed",
                     detail=f"header parameter {name!r} is not supported",
                 )
         self._check_typ(header)
@@ -398,7 +278,7 @@ class TokenValidator:
             why = f"typ {loggable(typ)} is not at+jwt, which strict typing requires"
         else:
             why = f"typ {loggable(typ)} names another kind of JWT, not an access token"
-        raise InvalidTokenError("The access token has an unsupported type.", detail=why)
+        raise InvalidTokenError(reason="token.type", detail=why)
 
     def _issuer_of(self, payload: Mapping[str, Any]) -> str:
         iss = payload.get("iss")
@@ -406,7 +286,7 @@ class TokenValidator:
         # it selects the only key set that may verify the token.
         if not isinstance(iss, str) or iss not in self.issuers:
             raise InvalidTokenError(
-                "The access token was issued by an untrusted issuer.",
+                reason="token.issuer",
                 detail=f"iss {loggable(iss)} not in configured {sorted(self.issuers)}"
                 + _issuer_hint(iss, self.issuers),
             )
@@ -435,14 +315,14 @@ class TokenValidator:
             client = claims.get("client_id", claims.get("azp"))
             if not isinstance(client, str) or client not in self.allowed_clients:
                 raise InvalidTokenError(
-                    "The access token was issued to a client that is not allowed.",
+                    reason="token.client",
                     detail=f"client {loggable(client)} not in allowed clients",
                 )
         if "cnf" in claims:
             # RFC 9449 / RFC 8705: a sender-constrained token must not be accepted as a
             # plain bearer token, or a stolen one could be replayed.
             raise InvalidTokenError(
-                "The access token is bound to a key and cannot be used as a bearer token.",
+                reason="token.bound",
                 detail="token carries cnf (DPoP or mTLS binding), unsupported",
             )
         return exp, nbf, iat
@@ -459,7 +339,7 @@ class TokenValidator:
             raise _claim_error("aud is missing or not a string / array of strings")
         if self.audiences.isdisjoint(values):
             raise InvalidTokenError(
-                "The access token is not meant for this API.",
+                reason="token.audience",
                 detail=f"aud mismatch: token aud {[loggable(v) for v in values[:5]]} "
                 f"not in configured {sorted(self.audiences)}" + _id_token_hint(claims),
             )
@@ -473,16 +353,18 @@ class TokenValidator:
         # RFC 7519 §4.1.5: not before nbf.
         if nbf is not None and now < nbf - leeway:
             raise InvalidTokenError(
-                "The access token is not valid yet.",
+                reason="token.not_yet_valid",
                 detail=f"nbf is {nbf - now:.0f}s ahead{_CLOCK_HINT}",
             )
         if now < iat - leeway:
             raise InvalidTokenError(
-                "The access token is not valid yet.",
+                reason="token.not_yet_valid",
                 detail=f"iat is {iat - now:.0f}s ahead{_CLOCK_HINT}",
             )
         if self.max_token_age is not None and now - iat > self.max_token_age + leeway:
-            raise ExpiredTokenError(detail=f"issued {now - iat:.0f}s ago, over max age")
+            raise ExpiredTokenError(
+                reason="token.max_age", detail=f"issued {now - iat:.0f}s ago, over max age"
+            )
 
     def _build(self, token: str, parsed: ParsedToken, thumbprint: str) -> VerifiedToken:
         claims = freeze(parsed.payload)

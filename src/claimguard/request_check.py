@@ -1,0 +1,161 @@
+"""The request-time check that every way of protecting a route shares.
+
+The decorators, ``ClaimGuard.protect`` and ``ClaimGuard.verify_request`` all end in
+:func:`verify_current_request`; :mod:`claimguard.context` reads what it stored. This
+module sits below all of them, so imports go one way: the extension and the decorators
+import it, it imports neither.
+
+Where a verified token is kept, and why:
+
+* In the request's WSGI environ, not on ``flask.g``. ``g`` belongs to the app context,
+  and an app context that is already pushed (a test fixture, a nested dispatch) is
+  reused by the next request: a token kept there would authenticate that request as the
+  previous caller.
+* Bound to the validator that verified it. One environ can pass through several apps
+  (a dispatcher that hands the same request to a second Flask app), and each app has
+  its own issuers and audiences: a token verified for one API proves nothing to
+  another. Each app therefore only ever reads the token its own validator stored, and
+  verifies the request again otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from flask import request
+
+from .bearer import parse_authorization
+from .errors import MissingTokenError
+from .requirements import Requirement
+from .requirements import check_optional
+from .settings import Settings
+from .token import VerifiedToken
+from .validation import TokenValidator
+
+__all__ = [
+    "ENVIRON_KEY",
+    "EXTENSION_KEY",
+    "AppState",
+    "app_state",
+    "find_app_state",
+    "is_preflight",
+    "store_token",
+    "stored_token",
+    "verify_current_request",
+]
+
+#: The key of ``app.extensions`` under which the extension keeps its per-app state.
+EXTENSION_KEY = "claimguard"
+#: The environ key of the request's verified tokens: ``{validator: VerifiedToken}``.
+ENVIRON_KEY = "claimguard.tokens"
+
+
+@dataclass
+class AppState:
+    """Per-app state, stored in ``app.extensions["claimguard"]``."""
+
+    settings: Settings
+    validator: TokenValidator
+
+
+def find_app_state() -> AppState | None:
+    """The current app's state, or ``None`` when claimguard is not set up on it."""
+    state = current_app.extensions.get(EXTENSION_KEY)
+    return state if isinstance(state, AppState) else None
+
+
+def app_state() -> AppState:
+    """The current app's state.
+
+    :raises RuntimeError: claimguard is not set up on the current app (fail closed: a
+        protected route never runs unchecked).
+    """
+    state = find_app_state()
+    if state is None:
+        raise RuntimeError(
+            "claimguard is not set up on this app: call ClaimGuard(app) or "
+            "ClaimGuard().init_app(app) before serving protected routes"
+        )
+    return state
+
+
+def stored_token(
+    environ: MutableMapping[str, Any], validator: TokenValidator | None
+) -> VerifiedToken | None:
+    """The token ``validator`` verified for this request, if any."""
+    tokens = environ.get(ENVIRON_KEY)
+    if type(tokens) is not dict or validator is None:
+        return None
+    token = tokens.get(validator)
+    return token if isinstance(token, VerifiedToken) else None
+
+
+def store_token(
+    environ: MutableMapping[str, Any], validator: TokenValidator, token: VerifiedToken
+) -> None:
+    """Remember that ``validator`` verified ``token`` for this request."""
+    tokens = environ.get(ENVIRON_KEY)
+    if type(tokens) is not dict:
+        tokens = environ[ENVIRON_KEY] = {}
+    tokens[validator] = token
+
+
+def is_preflight() -> bool:
+    """Whether the current request is a CORS preflight (Fetch standard §3.2.2)."""
+    return (
+        request.method == "OPTIONS"
+        and "HTTP_ORIGIN" in request.environ
+        and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.environ
+    )
+
+
+def _has_query_token(query_string: str) -> bool:
+    """Whether the query string carries an ``access_token`` parameter (RFC 6750 §2.3).
+
+    The substring test only skips parsing when the answer cannot be yes: a name can also be
+    percent-encoded (``access%5Ftoken``, ``%61ccess_token``), which decodes to the same
+    parameter, so any ``%`` sends the query string to the real parser.
+    """
+    if "access_token" not in query_string and "%" not in query_string:
+        return False
+    return "access_token" in request.args
+
+
+def verify_current_request(
+    requirements: tuple[Requirement, ...] = (),
+    *,
+    optional: bool = False,
+    environ: dict[str, Any] | None = None,
+) -> VerifiedToken | None:
+    """Authenticate the current request and check ``requirements``; see
+    :meth:`ClaimGuard.verify_request <claimguard.ClaimGuard.verify_request>`.
+    ``environ`` is the request's, when the caller already holds it."""
+    if optional and requirements:  # refused at set-up; checked again, failing closed
+        check_optional(optional, requirements)
+    validator = app_state().validator
+    if environ is None:
+        environ = request.environ
+    # Only a token this app's validator verified counts: another app that the same
+    # environ passed through has other issuers and audiences.
+    token = stored_token(environ, validator)
+    if token is None:
+        # WSGI hands over one value per header: servers (and Werkzeug's test client)
+        # fold repeated Authorization fields into one comma-joined value (RFC 9110
+        # §5.3), which the parser refuses as several credentials.
+        header = environ.get("HTTP_AUTHORIZATION")
+        query_token = _has_query_token(environ.get("QUERY_STRING", ""))
+        try:
+            raw = parse_authorization(header, query_token=query_token)
+        except MissingTokenError:
+            if optional:
+                return None
+            raise
+        token = validator.validate(raw)
+    for requirement in requirements:
+        requirement.check(token, validator.rules)
+    # Written only after every check passed (the token verified, the requirements met).
+    store_token(environ, validator, token)
+    return token
