@@ -5,12 +5,14 @@ Run it in production with::
     gunicorn -c example_api/gunicorn.conf.py "example_api:create_app()"
 
 Every ``CLAIMGUARD_*`` setting comes from the environment variable of the same name
-(lists as comma-separated values), plus ``EXAMPLE_API_DATABASE`` (the SQLite file) and
-``EXAMPLE_API_WARM_UP`` (``1``/``true``: fetch the issuers' keys when each worker starts).
+(lists as comma-separated values), plus ``EXAMPLE_API_DATABASE`` (the SQLite file; by
+default ``products.sqlite3`` in the app's instance folder) and ``EXAMPLE_API_WARM_UP``
+(``1``/``true``: fetch the issuers' keys when each worker starts).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +20,7 @@ from flask import Flask
 
 from . import errors
 from . import health
+from . import logs
 from . import products
 from .config import from_environment
 from .config import is_true
@@ -41,8 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app never falls back to a development issuer on its own: ``make demo`` starts
         one explicitly.
     """
-    app = Flask(__name__)
+    logs.configure_from_environment()
+    app = Flask(__name__, instance_relative_config=True)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["EXAMPLE_API_DATABASE"] = os.path.join(app.instance_path, "products.sqlite3")
     app.json.sort_keys = False
     app.config.update(from_environment())
     if config:
@@ -52,8 +57,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["example_api.store"] = store
     guard.init_app(app)
     errors.register(app)
-    products.init_app(app)
-    health.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(products.bp)
     if is_true(app.config.get("EXAMPLE_API_WARM_UP", False)):
         # Each gunicorn worker builds its own app (no --preload), so each fetches its
         # keys here. A failure is logged, never raised: requests fetch on demand.

@@ -8,7 +8,9 @@ Starts, on 127.0.0.1 only:
 2. the API under gunicorn, pointed at that issuer;
 
 then prints ``curl`` commands with a token for ``viewer``, ``editor`` and ``admin`` and
-what each should answer. Ctrl-C stops everything it started.
+what each should answer. The API logs why it refuses a request (claimguard's
+``refused …`` lines, ``EXAMPLE_API_LOG_LEVEL=INFO`` unless set otherwise) into the same
+output. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ AUDIENCE = "https://products.example.com"
 ROLES_CLAIM = "https://my-app.example.com/roles"
 TOKEN_LIFETIME = 8 * 3600
 BANNER = "=" * 78
+REFUSALS_NOTE = (
+    "Why the API refuses a request appears below as claimguard's log lines:\n"
+    '  [...] [pid] [INFO] claimguard: refused GET "/products": 401 ...'
+)
 
 log = logging.getLogger("example_api.demo")
 
@@ -121,6 +127,7 @@ curl -si -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" {base}/products/{prod
 curl -si -H "Authorization: Bearer ${{VIEWER_TOKEN}}x" {base}/products
 """
     )
+    print(REFUSALS_NOTE)
     print("Press Ctrl-C to stop the API and the development issuer.")
     print(BANNER)
 
@@ -136,7 +143,11 @@ def main() -> int:
     database = os.environ.get("EXAMPLE_API_DATABASE", str(ROOT / "instance" / "demo.sqlite3"))
     configured = os.environ.get("CLAIMGUARD_ISSUER") or os.environ.get("CLAIMGUARD_DOMAIN")
     issuer = None
-    env = {"EXAMPLE_API_DATABASE": database}
+    env = {
+        "EXAMPLE_API_DATABASE": database,
+        # The workers log claimguard's refusals, with their reasons, into this output.
+        "EXAMPLE_API_LOG_LEVEL": os.environ.get("EXAMPLE_API_LOG_LEVEL") or "INFO",
+    }
     if configured:
         print(f"An issuer is configured ({configured}): the development issuer is NOT started.")
         print("Get tokens from that issuer (e.g. your Auth0 tenant) to call the API.")
@@ -178,6 +189,7 @@ def main() -> int:
             }
             _print_requests(base, tokens, *_seed_product(base, tokens["admin"]))
         else:
+            print(REFUSALS_NOTE)
             print(f"The products API is running at {base}. Press Ctrl-C to stop it.")
         return process.wait()
     except KeyboardInterrupt:

@@ -167,3 +167,59 @@ def test_demo_never_starts_the_development_issuer_when_one_is_configured(
         assert "export VIEWER_TOKEN" not in text
     finally:
         assert stop(process) == 0
+
+
+def test_demo_output_says_why_a_request_was_refused(tmp_path: Path) -> None:
+    """claimguard's refusal lines, with their reasons, reach the demo's own output: the
+    gunicorn workers log them to stderr (``EXAMPLE_API_LOG_LEVEL=INFO``, set by the demo).
+
+    The output goes to a file here, read after the demo stopped, so that every line the
+    workers wrote is there.
+    """
+    port = free_port()
+    output_file = tmp_path / "demo.out"
+    environ = {
+        **os.environ,
+        "EXAMPLE_API_PORT": str(port),
+        "EXAMPLE_API_DATABASE": str(tmp_path / "demo.sqlite3"),
+    }
+    for name in ("CLAIMGUARD_ISSUER", "CLAIMGUARD_DOMAIN", "EXAMPLE_API_LOG_LEVEL"):
+        environ.pop(name, None)
+    with output_file.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "example_api.demo"],
+            cwd=ROOT,
+            env=environ,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    # A worker's log line: "[date] [pid] [INFO] claimguard: refused GET "/products": 401 …"
+    refusal = re.compile(r'\[[^]]+\] \[\d+\] \[INFO\] claimguard: refused GET "/products": 401 ')
+
+    def refusals() -> list[str]:
+        return [line for line in output_file.read_text().splitlines() if refusal.match(line)]
+
+    try:
+        deadline = time.monotonic() + 40
+        while "Press Ctrl-C" not in output_file.read_text():
+            assert process.poll() is None, output_file.read_text()
+            assert time.monotonic() < deadline, "the demo did not print its commands in time"
+            time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        assert requests.get(f"{base}/products", timeout=TIMEOUT).status_code == 401
+        malformed = {"Authorization": "Bearer not-a-token"}
+        refused = requests.get(f"{base}/products", headers=malformed, timeout=TIMEOUT)
+        assert refused.status_code == 401
+        deadline = time.monotonic() + TIMEOUT
+        while len(refusals()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        assert stop(process) == 0
+    text = output_file.read_text()
+    assert "Why the API refuses a request appears below" in text
+    no_token, bad_token = refusals()
+    assert "no Authorization header" in no_token
+    assert "not-a-token" not in bad_token  # the reason, never the token itself

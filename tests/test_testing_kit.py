@@ -485,3 +485,183 @@ def test_plugin_import_is_light() -> None:
     """In a fresh interpreter the plugin import pulls in no HTTP, crypto or Flask stack."""
     result = run_probe(_IMPORT_PROBE.replace("import claimguard\n", ""))
     assert result["heavy"] == []
+
+
+# -- configure() and build_app(): the app's own audience and roles claim ----------------
+
+APP_AUDIENCE = "https://orders.example.com"
+APP_ROLES = "https://acme.example/roles"
+
+
+def admin_app(**config: Any) -> flask.Flask:
+    """An app with its own audience and roles claim (unless ``config`` says otherwise)
+    and one admin-only route; claimguard not set up yet."""
+    from claimguard import requires_role
+
+    app = flask.Flask(__name__)
+    app.config.update(
+        {"CLAIMGUARD_AUDIENCE": APP_AUDIENCE, "CLAIMGUARD_ROLES_CLAIM": APP_ROLES, **config}
+    )
+    app.add_url_rule("/admin", "admin", requires_role("admin")(lambda: "ok"))
+    return app
+
+
+def set_up(app: flask.Flask, *, two_step: bool = False) -> None:
+    """``ClaimGuard(app)``, or ``ClaimGuard().init_app(app)`` with ``two_step``."""
+    from claimguard import ClaimGuard
+
+    if two_step:
+        ClaimGuard().init_app(app)
+    else:
+        ClaimGuard(app)
+
+
+def status(app: flask.Flask, token: str) -> int:
+    response = app.test_client().get("/admin", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code
+
+
+def test_configure_keeps_the_apps_audience_and_roles_claim(forged_issuer: ForgedIssuer) -> None:
+    """The app keeps its audience and roles claim; the issuer mints for them, so roles
+    under any other claim name do not pass."""
+    app = admin_app()
+    forged_issuer.configure(app)
+    assert app.config["CLAIMGUARD_AUDIENCE"] == APP_AUDIENCE
+    assert app.config["CLAIMGUARD_ROLES_CLAIM"] == APP_ROLES
+    assert app.config["CLAIMGUARD_ISSUER"] == forged_issuer.issuer
+    assert (forged_issuer.audience, forged_issuer.roles_claim) == (APP_AUDIENCE, APP_ROLES)
+    set_up(app)
+    token = forged_issuer.mint(roles=["admin"])
+    assert decode(token)[1]["aud"] == APP_AUDIENCE
+    assert decode(token)[1][APP_ROLES] == ["admin"]
+    assert status(app, token) == 200
+    elsewhere = forged_issuer.mint(**{"https://my-app.example.com/roles": ["admin"]})
+    assert status(app, elsewhere) == 403
+
+
+def test_configure_follows_lists_and_json_pointers(forged_issuer: ForgedIssuer) -> None:
+    """A listed audience or roles claim: the first is followed. A JSON Pointer claim is
+    minted as nested objects, where claimguard reads it."""
+    app = admin_app(
+        CLAIMGUARD_AUDIENCE=["https://first.example", "https://second.example"],
+        CLAIMGUARD_ROLES_CLAIM=["/realm_access/roles", APP_ROLES],
+    )
+    forged_issuer.configure(app)
+    set_up(app)
+    token = forged_issuer.mint(roles=["admin"])
+    payload = decode(token)[1]
+    assert payload["aud"] == "https://first.example"
+    assert payload["realm_access"] == {"roles": ["admin"]}
+    assert status(app, token) == 200
+
+
+def test_configure_override_uses_the_issuers_own(forged_issuer: ForgedIssuer) -> None:
+    """override=True: the issuer's audience and roles claim replace the app's."""
+    app = admin_app()
+    forged_issuer.configure(app, override=True)
+    assert app.config["CLAIMGUARD_AUDIENCE"] == "https://api.example.test"
+    assert app.config["CLAIMGUARD_ROLES_CLAIM"] == "https://my-app.example.com/roles"
+    assert forged_issuer.audience == "https://api.example.test"
+    set_up(app)
+    assert status(app, forged_issuer.mint(roles=["admin"])) == 200
+
+
+def test_configure_makes_the_app_trust_this_issuer_only(forged_issuer: ForgedIssuer) -> None:
+    """An Auth0 domain is removed: the app must not trust the real tenant in a test."""
+    app = admin_app(CLAIMGUARD_DOMAIN="tenant.example.com", CLAIMGUARD_LEEWAY=2)
+    forged_issuer.configure(app)
+    assert "CLAIMGUARD_DOMAIN" not in app.config
+    assert app.config["CLAIMGUARD_JWKS_URL"] == forged_issuer.jwks_url
+    assert app.config["CLAIMGUARD_LEEWAY"] == 2
+    set_up(app)
+    assert status(app, forged_issuer.mint(roles=["admin"])) == 200
+
+
+@pytest.mark.parametrize("two_step", [False, True], ids=["ClaimGuard(app)", "init_app(app)"])
+def test_configure_after_set_up_fails_and_says_what_to_do(
+    forged_issuer: ForgedIssuer, two_step: bool
+) -> None:
+    """Too late is an error that names the fix, and the app's settings stay as they were."""
+    app = admin_app(CLAIMGUARD_DOMAIN="tenant.example.com")
+    set_up(app, two_step=two_step)
+    before = dict(app.config)
+    with pytest.raises(RuntimeError, match="came too late") as excinfo:
+        forged_issuer.configure(app)
+    message = str(excinfo.value)
+    assert "before ClaimGuard(app) / guard.init_app(app)" in message
+    assert "build_app(create_app)" in message
+    assert dict(app.config) == before
+    assert forged_issuer.audience == "https://api.example.test"  # nothing adopted
+
+
+def create_app(config: Any = None) -> flask.Flask:
+    """An app factory in the usual shape: its own settings, then ``config`` over them."""
+    app = admin_app(CLAIMGUARD_DOMAIN="tenant.example.com")
+    app.config.update(config or {})
+    set_up(app)
+    return app
+
+
+def test_build_app_with_an_app_factory(forged_issuer: ForgedIssuer) -> None:
+    """build_app(create_app, config): the factory gets config plus the issuer's trust
+    settings; the app keeps its audience and roles claim; the issuer follows them."""
+    app = forged_issuer.build_app(create_app, {"TESTING": True})
+    assert app.config["TESTING"] is True
+    assert app.config["CLAIMGUARD_ISSUER"] == forged_issuer.issuer
+    assert app.config["CLAIMGUARD_DOMAIN"] is None
+    assert app.config["CLAIMGUARD_AUDIENCE"] == APP_AUDIENCE
+    assert (forged_issuer.audience, forged_issuer.roles_claim) == (APP_AUDIENCE, APP_ROLES)
+    assert status(app, forged_issuer.mint(roles=["admin"])) == 200
+    assert status(app, forged_issuer.mint(roles=["viewer"])) == 403
+
+
+def test_build_app_override(forged_issuer: ForgedIssuer) -> None:
+    """override=True also passes the issuer's audience and roles claim to the factory."""
+    app = forged_issuer.build_app(create_app, override=True)
+    assert app.config["CLAIMGUARD_AUDIENCE"] == forged_issuer.audience == "https://api.example.test"
+    assert status(app, forged_issuer.mint(roles=["admin"])) == 200
+
+
+def test_build_app_refuses_a_factory_that_drops_its_config(forged_issuer: ForgedIssuer) -> None:
+    """A factory that ignores the mapping builds an app trusting another issuer: an error."""
+
+    def stubborn(config: Any) -> flask.Flask:
+        return create_app()
+
+    with pytest.raises(RuntimeError, match=r"stubborn\(config\) built does not trust"):
+        forged_issuer.build_app(stubborn)
+
+
+# -- the fixture shows why requests were refused ----------------------------------------
+
+
+def test_failing_test_shows_the_refusal_reason(pytester: pytest.Pytester) -> None:
+    """A failing test's report holds claimguard's "refused" line with its reason; the
+    logger's level is restored after the test."""
+    pytester.makepyfile(
+        """
+        import logging
+
+        from flask import Flask
+        from claimguard import ClaimGuard, requires_role
+
+        def test_admin(forged_issuer):
+            app = Flask(__name__)
+            app.config["CLAIMGUARD_ROLES_CLAIM"] = "https://my-app.example.com/roles"
+            forged_issuer.configure(app)
+            ClaimGuard(app)
+            app.add_url_rule("/admin", "admin", requires_role("admin")(lambda: "ok"))
+            token = forged_issuer.mint(roles=["admin"], aud="https://another-api.example")
+            client = app.test_client()
+            response = client.get("/admin", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200
+
+        def test_level_restored():
+            assert logging.getLogger("claimguard").level == logging.NOTSET
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*- Captured log call -*", '*INFO*claimguard*refused GET "/admin": 401 *aud*']
+    )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 if TYPE_CHECKING:
+    __version__: str
     from .bearer import parse_authorization as parse_authorization
     from .claims import ClaimRules as ClaimRules
     from .context import current_token as current_token
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
     from .extension import ClaimGuard as ClaimGuard
     from .jwks import JWKSCache as JWKSCache
     from .jwks import KeySetStatus as KeySetStatus
+    from .token import VerifiedToken as VerifiedToken
     from .validation import TokenValidator as TokenValidator
-    from .validation import VerifiedToken as VerifiedToken
 
 # Public name -> submodule. Imported on first access (PEP 562), so that importing a
 # submodule (e.g. the pytest plugin claimguard.testing.pytest_plugin) does not load
@@ -67,7 +68,7 @@ _EXPORTS = {
     "JWKSCache": ".jwks",
     "KeySetStatus": ".jwks",
     "TokenValidator": ".validation",
-    "VerifiedToken": ".validation",
+    "VerifiedToken": ".token",
 }
 
 __all__ = [
@@ -99,7 +100,23 @@ __all__ = [
 ]
 
 
+def _distribution_version() -> str:
+    """The installed version, from the metadata of the ``flask-claimguard`` distribution
+    (the import name is ``claimguard``); ``"0+unknown"`` when run from a source tree that
+    was never installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
+
+    try:
+        return version("flask-claimguard")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read on first access, like the exports below
+        globals()[name] = found = _distribution_version()
+        return found
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """Test kit: forge an issuer, its keys and its tokens, for your tests and ours.
 
 ``ForgedIssuer`` serves discovery and a JWKS on 127.0.0.1 and mints signed tokens.
-Installing claimguard also registers the ``forged_issuer`` pytest fixture.
+Installing the package (``pip install "flask-claimguard[testing]"``) also registers the
+``forged_issuer`` pytest fixture.
 
 The kit is imported on first use (PEP 562), so that loading the pytest plugin, which
 lives in this package, costs nothing to suites that never ask for the fixture.

@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from base64 import urlsafe_b64encode
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import MutableMapping
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from typing import Any
+from typing import Protocol
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -38,6 +41,19 @@ __all__ = ["ForgedIssuer", "ForgedKey"]
 DEFAULT_AUDIENCE = "https://api.example.test"
 DEFAULT_ROLES_CLAIM = "https://my-app.example.com/roles"
 DEFAULT_SUBJECT = "auth0|forged-user"
+
+#: Where ``app.extensions`` records that claimguard is set up on an app.
+_EXTENSION_KEY = "claimguard"
+
+
+class _HasConfig(Protocol):
+    """What :meth:`ForgedIssuer.build_app` reads of the app a factory built."""
+
+    @property
+    def config(self) -> Mapping[str, Any]: ...
+
+
+_App = TypeVar("_App", bound=_HasConfig)
 
 _EC_CURVES: dict[str, type[ec.EllipticCurve]] = {
     "ES256": ec.SECP256R1,
@@ -99,13 +115,20 @@ class ForgedIssuer:
 
     ::
 
-        with ForgedIssuer(audience="https://api.example.test",
-                          roles_claim="https://my-app.example.com/roles") as issuer:
-            issuer.configure(app)
+        with ForgedIssuer() as issuer:
+            issuer.configure(app)          # before ClaimGuard(app) / guard.init_app(app)
+            ClaimGuard(app)
             token = issuer.mint(roles=["admin"], scope="read:products")
 
-    :param audience: the API identifier minted tokens carry as ``aud``.
-    :param roles_claim: the claim ``mint(roles=…)`` writes.
+    :meth:`configure` (or :meth:`build_app`, for an app factory) makes the app trust this
+    issuer and makes this issuer mint for the app: its ``aud`` and roles claim become the
+    app's own ``CLAIMGUARD_AUDIENCE`` and ``CLAIMGUARD_ROLES_CLAIM``.
+
+    :param audience: the API identifier minted tokens carry as ``aud``, for an app that
+        sets no ``CLAIMGUARD_AUDIENCE`` of its own.
+    :param roles_claim: the claim ``mint(roles=…)`` writes, for an app that sets no
+        ``CLAIMGUARD_ROLES_CLAIM`` of its own. A JSON Pointer (``"/realm_access/roles"``)
+        writes nested objects.
     :param algorithm: ``"RS256"`` (default), ``"PS256"``, ``"ES256"``, ``"EdDSA"``, …
     :param trailing_slash: whether the issuer URL ends with ``/``, as Auth0's does.
     """
@@ -284,7 +307,7 @@ class ForgedIssuer:
             "exp": int(now + expires_in),
         }
         if roles is not None:
-            payload[self.roles_claim] = list(roles)
+            _put_claim(payload, self.roles_claim, list(roles))
         if scope is not None:
             payload["scope"] = scope if isinstance(scope, str) else " ".join(scope)
         if permissions is not None:
@@ -339,19 +362,130 @@ class ForgedIssuer:
     # -- wiring ---------------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        """The ``CLAIMGUARD_*`` settings that trust this issuer."""
+        """The ``CLAIMGUARD_*`` settings that trust this issuer, with its audience and roles
+        claim: for an app that has none of its own, e.g. ``create_app(issuer.config())``.
+
+        They *replace* an app's own audience and roles claim. To test an app with the
+        ones it really reads, use :meth:`configure` or :meth:`build_app`.
+        """
+        return {**self._trust(), **self._expected()}
+
+    def _trust(self) -> dict[str, Any]:
+        """Where the keys come from: this issuer, its JWKS and its algorithm only."""
         return {
             "CLAIMGUARD_ISSUER": self.issuer,
-            "CLAIMGUARD_AUDIENCE": self.audience,
             "CLAIMGUARD_JWKS_URL": self.jwks_url,
-            "CLAIMGUARD_ROLES_CLAIM": self.roles_claim,
             "CLAIMGUARD_ALGORITHMS": [self.algorithm],
         }
 
-    def configure(self, app: Any) -> None:
-        """Point a Flask app's ``CLAIMGUARD_*`` settings at this issuer (before ``init_app``)."""
+    def _expected(self) -> dict[str, Any]:
+        """What the tokens say: the audience they are for and where their roles are."""
+        return {"CLAIMGUARD_AUDIENCE": self.audience, "CLAIMGUARD_ROLES_CLAIM": self.roles_claim}
+
+    def configure(self, app: Any, *, override: bool = False) -> None:
+        """Make a Flask app trust this issuer, and this issuer mint tokens for the app.
+
+        Call it **before** ``ClaimGuard(app)`` or ``guard.init_app(app)``: claimguard reads
+        its settings once, there. It sets ``CLAIMGUARD_ISSUER``, ``CLAIMGUARD_JWKS_URL``
+        and ``CLAIMGUARD_ALGORITHMS`` to this issuer's and removes ``CLAIMGUARD_DOMAIN``,
+        so the app trusts this issuer only. Every other setting is left alone.
+
+        The app's own ``CLAIMGUARD_AUDIENCE`` and ``CLAIMGUARD_ROLES_CLAIM`` are kept, and
+        this issuer takes them over (the first of each, if the app lists several):
+        :meth:`mint` then writes the app's audience as ``aud`` and ``roles=`` under the
+        claim the app really reads, so tests go through the app's own settings rather
+        than ones put in their place. (To pin the name your Post-Login Action writes,
+        spell it out in one test: ``mint(**{"https://my-app.example.com/roles": [...]})``.)
+        An app without them gets this issuer's.
+
+        ::
+
+            app = Flask(__name__)
+            app.config["CLAIMGUARD_AUDIENCE"] = "https://products.example.com"
+            app.config["CLAIMGUARD_ROLES_CLAIM"] = "https://my-app.example.com/roles"
+            issuer.configure(app)
+            ClaimGuard(app)
+            token = issuer.mint(roles=["admin"])   # for that audience, under that claim
+
+        :param override: replace the app's audience and roles claim with this issuer's
+            (the behaviour of :meth:`config`), e.g. to exercise the app's settings under
+            names of your choosing.
+        :raises RuntimeError: claimguard is already set up on ``app``. Changing its
+            settings then would change nothing, so this is an error rather than a test
+            that quietly goes on against the real issuer.
+        """
+        if _EXTENSION_KEY in getattr(app, "extensions", {}):
+            raise RuntimeError(
+                "ForgedIssuer.configure(app) came too late: claimguard is already set up "
+                "on this app (ClaimGuard(app) or guard.init_app(app) has run and read its "
+                "settings), so the app would still trust its real issuer. Call "
+                "configure(app) before ClaimGuard(app) / guard.init_app(app). If an app "
+                "factory sets claimguard up, give it a config mapping "
+                "(create_app(config=None)) and build the app with "
+                "forged_issuer.build_app(create_app)."
+            )
         config: MutableMapping[str, Any] = app.config
-        config.update(self.config())
+        config.update(self._trust())
+        config.pop("CLAIMGUARD_DOMAIN", None)
+        for key, value in self._expected().items():
+            if override or not _is_set(config.get(key)):
+                config[key] = value
+        self._adopt(config)
+
+    def build_app(
+        self,
+        factory: Callable[[dict[str, Any]], _App],
+        config: Mapping[str, Any] | None = None,
+        *,
+        override: bool = False,
+    ) -> _App:
+        """Build a Flask app with your app factory, trusting this issuer; :meth:`configure`
+        for apps whose factory sets claimguard up itself.
+
+        ``factory`` is called with one mapping: ``config`` plus this issuer's
+        ``CLAIMGUARD_ISSUER``, ``CLAIMGUARD_JWKS_URL`` and ``CLAIMGUARD_ALGORITHMS`` (and
+        ``CLAIMGUARD_DOMAIN`` cleared). It must apply that mapping over its own settings
+        before ``init_app``, as a ``create_app(config=None)`` factory does. The app keeps
+        its own audience and roles claim, and this issuer takes them over, as with
+        :meth:`configure`::
+
+            app = forged_issuer.build_app(create_app, {"TESTING": True})
+            token = forged_issuer.mint(roles=["admin"])   # as the app expects
+
+        :param config: more settings for the factory (``TESTING``, a database path …).
+        :param override: pass this issuer's audience and roles claim too, replacing the
+            app's (needed when the app takes them from the environment).
+        :returns: what ``factory`` returned.
+        :raises RuntimeError: the app the factory built does not trust this issuer (the
+            factory did not apply the mapping it was given).
+        """
+        settings: dict[str, Any] = {**(config or {}), **self._trust(), "CLAIMGUARD_DOMAIN": None}
+        if override:
+            settings.update(self._expected())
+        app = factory(settings)
+        built = app.config
+        if (built.get("CLAIMGUARD_ISSUER"), built.get("CLAIMGUARD_JWKS_URL")) != (
+            self.issuer,
+            self.jwks_url,
+        ):
+            name = getattr(factory, "__name__", "the factory")
+            raise RuntimeError(
+                f"the app that {name}(config) built does not trust this ForgedIssuer (its "
+                f"CLAIMGUARD_ISSUER is {built.get('CLAIMGUARD_ISSUER')!r}, CLAIMGUARD_DOMAIN "
+                f"{built.get('CLAIMGUARD_DOMAIN')!r}): the factory must apply the config "
+                "mapping it is given, e.g. app.config.update(config), before init_app"
+            )
+        self._adopt(built)
+        return app
+
+    def _adopt(self, config: Mapping[str, Any]) -> None:
+        """Mint for the audience and roles claim that ``config`` sets, where it sets them."""
+        audience = _first(config.get("CLAIMGUARD_AUDIENCE"))
+        if audience is not None:
+            self.audience = audience
+        roles_claim = _first(config.get("CLAIMGUARD_ROLES_CLAIM"))
+        if roles_claim is not None:
+            self.roles_claim = roles_claim
 
     def key_set(self, **options: Any) -> JWKSCache:
         """A :class:`~claimguard.JWKSCache` for this issuer's JWKS URL."""
@@ -392,6 +526,31 @@ class ForgedIssuer:
                 return 503, b'{"error":"outage"}', json_type, 0.0
             return 200, json.dumps(self.jwks()).encode(), json_type, 0.0
         return 404, b'{"error":"not_found"}', json_type, 0.0
+
+
+def _is_set(value: object) -> bool:
+    """Whether a setting holds a value (claimguard reads ``None`` and ``[]`` as unset)."""
+    return value is not None and value != "" and value != [] and value != ()
+
+
+def _first(value: object) -> str | None:
+    """The string a setting names, or the first of a list of them; else ``None``."""
+    if isinstance(value, (list, tuple)) and value:
+        value = value[0]
+    return value if isinstance(value, str) and value else None
+
+
+def _put_claim(payload: dict[str, Any], name: str, value: Any) -> None:
+    """Write ``value`` at claim ``name``: a top-level claim, or a JSON Pointer (RFC 6901,
+    ``"/realm_access/roles"``) as nested objects, where claimguard reads it."""
+    if not name.startswith("/"):
+        payload[name] = value
+        return
+    *parents, last = [part.replace("~1", "/").replace("~0", "~") for part in name.split("/")[1:]]
+    target = payload
+    for part in parents:
+        target = target.setdefault(part, {})
+    target[last] = value
 
 
 def _handler_for(issuer: ForgedIssuer) -> type[BaseHTTPRequestHandler]:
