@@ -108,7 +108,9 @@ def mint_tokens(issuer: ForgedIssuer, count: int) -> list[str]:
 
 
 class App:
-    def __init__(self, kind: str, issuer: ForgedIssuer, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self, kind: str, issuer: ForgedIssuer, extra_env: dict[str, str], workers: int = 1
+    ) -> None:
         env = {
             **os.environ,
             "BENCH_KIND": kind,
@@ -122,7 +124,7 @@ class App:
             sys.executable,
             "-m",
             "gunicorn",
-            "--workers=1",
+            f"--workers={workers}",
             "--worker-class=sync",
             f"--bind=127.0.0.1:{PORT}",
             "--log-level=warning",
@@ -187,17 +189,24 @@ def _latency(output: str, percentile: str) -> float:
 
 
 VARIANTS = [
-    # name, app kind, token mode
-    ("no auth, repeated token", "noauth", "one"),
-    ("claimguard, repeated token", "claimguard", "one"),
-    ("quickstart, repeated token", "quickstart", "one"),
-    ("authlib, repeated token", "authlib", "one"),
+    # name, app kind, token mode, gunicorn workers
+    ("no auth, repeated token", "noauth", "one", 1),
+    ("claimguard, repeated token", "claimguard", "one", 1),
+    ("quickstart, repeated token", "quickstart", "one", 1),
+    ("authlib, repeated token", "authlib", "one", 1),
     # The distinct-token runs drive wrk through a Lua request() function, which costs
     # the load generator CPU on this 2-core machine: their ceiling is measured the same way.
-    ("no auth, distinct tokens", "noauth", "many"),
-    ("claimguard, distinct tokens", "claimguard", "many"),
-    ("quickstart, distinct tokens", "quickstart", "many"),
-    ("authlib, distinct tokens", "authlib", "many"),
+    ("no auth, distinct tokens", "noauth", "many", 1),
+    ("claimguard, distinct tokens", "claimguard", "many", 1),
+    ("quickstart, distinct tokens", "quickstart", "many", 1),
+    ("authlib, distinct tokens", "authlib", "many", 1),
+]
+#: With ``--workers 2``: one worker per core, claimguard against no auth only.
+TWO_WORKERS = [
+    ("no auth, repeated token, 2 workers", "noauth", "one", 2),
+    ("claimguard, repeated token, 2 workers", "claimguard", "one", 2),
+    ("no auth, distinct tokens, 2 workers", "noauth", "many", 2),
+    ("claimguard, distinct tokens, 2 workers", "claimguard", "many", 2),
 ]
 
 
@@ -213,8 +222,15 @@ def main() -> None:
         default="noauth,claimguard,quickstart,authlib",
         help="comma-separated app kinds to run (noauth is always kept: it is the baseline)",
     )
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="gunicorn worker counts: 1 runs every app; 2 adds no auth and claimguard "
+        "with two workers (one per core on a 2-core machine)",
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
+    worker_counts = {int(count) for count in args.workers.split(",")}
 
     with (
         ForgedIssuer(audience=AUDIENCE, roles_claim=ROLES) as issuer,
@@ -231,11 +247,15 @@ def main() -> None:
             "many": LUA_MANY.format(tokens=many),
         }
         kinds = {*args.apps.split(","), "noauth"}
-        variants = [variant for variant in VARIANTS if variant[1] in kinds]
-        results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in variants}
+        variants = [
+            variant
+            for variant in VARIANTS * (1 in worker_counts) + TWO_WORKERS * (2 in worker_counts)
+            if variant[1] in kinds
+        ]
+        results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _, _ in variants}
         for round_number in range(1, args.rounds + 1):
-            for name, kind, mode in variants:
-                app = App(kind, issuer, {})
+            for name, kind, mode, workers in variants:
+                app = App(kind, issuer, {}, workers)
                 try:
                     run_wrk(wrk, scripts[mode], 2, args.connections)  # warm-up
                     result = run_wrk(wrk, scripts[mode], args.duration, args.connections)
@@ -243,7 +263,7 @@ def main() -> None:
                     app.stop()
                 results[name].append(result)
                 print(
-                    f"round {round_number} {name:30s} {result['rps']:8.0f} req/s "
+                    f"round {round_number} {name:40s} {result['rps']:8.0f} req/s "
                     f"p50 {result['p50']:6.2f} ms p99 {result['p99']:6.2f} ms "
                     f"non-2xx {result['errors']:.0f}",
                     flush=True,
@@ -256,8 +276,11 @@ def main() -> None:
 
 
 def report(results: dict[str, list[dict[str, float]]], rounds: int) -> None:
-    print("\n| variant | req/s (median) | spread across rounds | p50 ms | p99 ms | x no auth |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "\n| variant | req/s (median) | spread across rounds | p50 ms | p99 ms | x no auth "
+        "| x no auth, range | µs per request over no auth |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     ratios: dict[str, float] = {}
     for name, runs in results.items():
         mode = name.split(", ", 1)[1]
@@ -266,21 +289,65 @@ def report(results: dict[str, list[dict[str, float]]], rounds: int) -> None:
         per_round = [value / base for value, base in zip(rps, ceiling, strict=True)]
         ratios[name] = statistics.median(per_round)
         spread = (max(rps) - min(rps)) / statistics.median(rps) * 100
+        # The worker is the bottleneck: 1/throughput is its time per request (with two
+        # workers, per request per worker pair).
+        extra = statistics.median(
+            1e6 / value - 1e6 / base for value, base in zip(rps, ceiling, strict=True)
+        )
         print(
             f"| {name} | {statistics.median(rps):.0f} | ±{spread / 2:.1f}% | "
             f"{statistics.median(run['p50'] for run in runs):.2f} | "
-            f"{statistics.median(run['p99'] for run in runs):.2f} | {ratios[name]:.2f} |"
+            f"{statistics.median(run['p99'] for run in runs):.2f} | {ratios[name]:.2f} | "
+            f"{min(per_round):.2f}-{max(per_round):.2f} | {extra:+.0f} |"
         )
     for mode in ("repeated token", "distinct tokens"):
         if f"quickstart, {mode}" not in ratios or f"authlib, {mode}" not in ratios:
             continue
         ours = ratios[f"claimguard, {mode}"]
         print(
-            f"\n{mode}: claimguard {ours:.2f}x no auth, "
-            f"{ours / ratios[f'quickstart, {mode}']:.2f}x the quickstart pattern, "
+            f"\n{mode}: claimguard {ours:.2f}x no auth "
+            f"({_range(results, f'claimguard, {mode}')}), "
+            f"{ours / ratios[f'quickstart, {mode}']:.2f}x the quickstart pattern "
+            f"({_range(results, f'claimguard, {mode}', f'quickstart, {mode}')}), "
             f"{ours / ratios[f'authlib, {mode}']:.2f}x Authlib "
-            f"(medians of {rounds} per-round ratios)"
+            f"({_range(results, f'claimguard, {mode}', f'authlib, {mode}')}) "
+            f"(medians of {rounds} per-round ratios, range across rounds)"
         )
+    for mode in ("repeated token", "distinct tokens"):
+        two = f"claimguard, {mode}, 2 workers"
+        if two not in ratios:
+            continue
+        print(
+            f"\n{mode}, 2 workers: claimguard {ratios[two]:.2f}x no auth ({_range(results, two)})"
+        )
+        for kind in ("no auth", "claimguard"):
+            if f"{kind}, {mode}" in results:
+                scaling = _median_ratio(results, f"{kind}, {mode}, 2 workers", f"{kind}, {mode}")
+                print(f"  {kind}: 2 workers serve {scaling:.2f}x the requests of 1")
+
+
+def _per_round(results: dict[str, list[dict[str, float]]], name: str, base: str) -> list[float]:
+    return [
+        run["rps"] / other["rps"] for run, other in zip(results[name], results[base], strict=True)
+    ]
+
+
+def _median_ratio(results: dict[str, list[dict[str, float]]], name: str, base: str) -> float:
+    return statistics.median(_per_round(results, name, base))
+
+
+def _range(results: dict[str, list[dict[str, float]]], name: str, peer: str | None = None) -> str:
+    """The lowest and highest per-round ratio of ``name`` to no auth, or to ``peer``."""
+    mode = name.split(", ", 1)[1]
+    values = _per_round(results, name, f"no auth, {mode}")
+    if peer is not None:
+        values = [
+            ours / theirs
+            for ours, theirs in zip(
+                values, _per_round(results, peer, f"no auth, {mode}"), strict=True
+            )
+        ]
+    return f"{min(values):.2f}-{max(values):.2f}"
 
 
 if __name__ == "__main__":

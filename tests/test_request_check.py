@@ -10,7 +10,9 @@ import pytest
 from flask import Flask
 
 from claimguard import ClaimGuard
+from claimguard import ExpiredTokenError
 from claimguard import InsufficientScopeError
+from claimguard import VerifiedToken
 from claimguard.request_check import ENVIRON_KEY
 from claimguard.request_check import app_state
 from claimguard.request_check import find_app_state
@@ -85,3 +87,25 @@ def test_a_preflight_is_an_options_with_origin_and_requested_method(
 ) -> None:
     with Flask(__name__).test_request_context("/", method=method, headers=headers):
         assert is_preflight() is preflight
+
+
+def test_a_remembered_authorization_value_still_goes_through_the_validator(
+    app: Flask, issuer: ForgedIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated header skips only the bearer parse: the validator still decides (time
+    window, key still held) on every request."""
+    header = f"Bearer {issuer.mint(roles=['viewer'])}"
+    with app.test_request_context("/", headers={"Authorization": header}):
+        assert verify_current_request() is not None
+        state = app_state()
+    assert state.bearer_tokens == {header: header.removeprefix("Bearer ")}
+
+    def expired(token: str) -> VerifiedToken:
+        raise ExpiredTokenError(detail="expired now")
+
+    monkeypatch.setattr(state.validator, "validate", expired)
+    with (
+        app.test_request_context("/", headers={"Authorization": header}),
+        pytest.raises(ExpiredTokenError),
+    ):
+        verify_current_request()

@@ -3,7 +3,6 @@ while every check that depends on time or on the key set still runs on each hit.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import pytest
@@ -106,7 +105,7 @@ def test_cache_entry_whose_key_left_is_refused_even_if_put_late(
     # Simulate the race: the entry lands in the cache after the refresh dropped it.
     assert validator._cache is not None
     entry = CachedToken(verified, keys, verified.claims["exp"], None, verified.claims["iat"])
-    validator._cache.put(hashlib.sha256(token.encode()).digest(), entry)
+    validator._cache.put(token, entry)
     refuse(validator, token, UNKNOWN_KEY)
 
 
@@ -124,6 +123,27 @@ def test_refresh_drops_entries_whose_key_left(forged_issuer: ForgedIssuer) -> No
     forged_issuer.retire()
     assert keys.refresh()
     assert len(validator._cache) == 1  # only the entry of the current key is left
+
+
+def test_a_str_subclass_cannot_match_another_tokens_entry(
+    issuer: ForgedIssuer, parses: list[str]
+) -> None:
+    """The cache compares token strings: a str subclass that claims equality with
+    everything, and copies a cached token's hash, still gets no other token's entry."""
+    validator = issuer.validator()
+    cached = issuer.mint()
+    validator.validate(cached)
+
+    class Impostor(str):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return hash(cached)
+
+    impostor = Impostor(issuer.mint(aud="https://other.example"))
+    refuse(validator, impostor, AUDIENCE)
+    assert len(parses) == 2  # parsed and checked, not served from the cached entry
 
 
 def test_failures_are_never_cached(issuer: ForgedIssuer, parses: list[str]) -> None:

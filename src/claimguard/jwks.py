@@ -223,6 +223,13 @@ class JWKSCache:
         :raises KeySetUnavailableError: no usable set can be obtained.
         """
         now = self._clock()
+        # Lock-free on the hot path: a fresh set (younger than its TTL) that holds the
+        # kid answers at once, exactly as the locked path below would.
+        snapshot = self._snapshot
+        if snapshot is not None and now - snapshot[1] < self.ttl:
+            key = snapshot[0].find(kid)
+            if key is not None:
+                return key
         with self._lock:
             keys = self._usable(now)
             if keys is not None:

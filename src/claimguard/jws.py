@@ -22,6 +22,7 @@ import json
 import re
 import sys
 from base64 import urlsafe_b64decode
+from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 from typing import NamedTuple
@@ -79,11 +80,10 @@ def b64url_decode(part: str, what: str) -> bytes:
 
 
 def _decode_strict(part: str) -> bytes:
-    # RFC 4648 §5 alphabet only: the standard alphabet's "+" and "/" and any "=" are
-    # refused here, everything else outside the alphabet by strict_mode (in C).
-    if "+" in part or "/" in part or "=" in part:
-        raise ValueError("not the base64url alphabet, or padded")
-    data = part.encode("ascii").translate(_TO_STANDARD) + b"=" * (-len(part) % 4)
+    # RFC 4648 §5 alphabet only. One translation maps "-" and "_" to the standard
+    # alphabet and the standard alphabet's own "+" and "/", and any "=", to "*", which
+    # strict_mode (in C) refuses along with everything else outside the alphabet.
+    data = part.encode("ascii").translate(_TO_STANDARD) + _PADDING[len(part) % 4]
     return binascii.a2b_base64(data, strict_mode=True)  # type: ignore[call-arg,unused-ignore]
 
 
@@ -93,7 +93,8 @@ def _decode_checked(part: str) -> bytes:  # Python 3.10: no strict_mode
     return urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/***")
+_PADDING = {0: b"", 2: b"==", 3: b"="}  # length % 4 == 1 is refused before decoding
 _decode = _decode_strict if sys.version_info >= (3, 11) else _decode_checked
 
 
@@ -110,6 +111,24 @@ def _no_constants(name: str) -> Any:
 
 # Built once: json.loads with hooks would build a new decoder for every call.
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def _decode_json(text: str) -> Any:
+    """``_DECODER.decode(text)``, minus its two whitespace regexes in the usual case.
+
+    The scanner (the same C scanner, with the same hooks) reads one value from the first
+    character; when that value ends exactly at the end of the text, there is nothing
+    else for ``decode`` to check. Anything else (leading or trailing whitespace, extra
+    data, an error) goes through ``decode`` itself, which accepts or refuses it.
+    """
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        return _DECODER.decode(text)
+    if end != len(text):
+        return _DECODER.decode(text)
+    return value
 
 
 def _too_deep(text: str) -> bool:
@@ -151,7 +170,7 @@ def parse_json_object(raw: bytes, what: str) -> dict[str, Any]:
     if _too_deep(text):
         raise _malformed(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        value = _DECODER.decode(text)
+        value = _decode_json(text)
     except (ValueError, RecursionError) as exc:
         raise _malformed(f"{what} is not strict JSON ({type(exc).__name__})") from exc
     if not isinstance(value, dict):
@@ -201,5 +220,8 @@ def parse_compact(token: str) -> ParsedToken:
     header = parse_header(header_b64)
     payload = parse_json_object(b64url_decode(payload_b64, "payload"), "payload")
     signature = b64url_decode(signature_b64, "signature")
-    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
-    return ParsedToken(header, payload, signing_input, signature)
+    signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+    return _new_parsed(ParsedToken, (header, payload, signing_input, signature))
+
+
+_new_parsed = tuple.__new__  # ParsedToken(...) without its Python-level __new__

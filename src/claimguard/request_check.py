@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from flask import current_app
@@ -53,12 +54,22 @@ EXTENSION_KEY = "claimguard"
 ENVIRON_KEY = "claimguard.tokens"
 
 
+#: Authorization values remembered per app (see :attr:`AppState.bearer_tokens`).
+BEARER_MEMO_SIZE = 1024
+
+
 @dataclass
 class AppState:
     """Per-app state, stored in ``app.extensions["claimguard"]``."""
 
     settings: Settings
     validator: TokenValidator
+    #: The token each recently accepted ``Authorization`` value carried (the result of
+    #: :func:`~claimguard.bearer.parse_authorization`, a pure function of the value).
+    #: A repeated header skips the parse, and hands the validator the very string
+    #: object its cache holds. The validator still runs every check on it: the key
+    #: must still be held, and the time window is checked again now.
+    bearer_tokens: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
 
 def find_app_state() -> AppState | None:
@@ -135,7 +146,8 @@ def verify_current_request(
     ``environ`` is the request's, when the caller already holds it."""
     if optional and requirements:  # refused at set-up; checked again, failing closed
         check_optional(optional, requirements)
-    validator = app_state().validator
+    state = app_state()
+    validator = state.validator
     if environ is None:
         environ = request.environ
     # Only a token this app's validator verified counts: another app that the same
@@ -147,13 +159,23 @@ def verify_current_request(
         # §5.3), which the parser refuses as several credentials.
         header = environ.get("HTTP_AUTHORIZATION")
         query_token = _has_query_token(environ.get("QUERY_STRING", ""))
-        try:
-            raw = parse_authorization(header, query_token=query_token)
-        except MissingTokenError:
-            if optional:
-                return None
-            raise
-        token = validator.validate(raw)
+        memo = state.bearer_tokens
+        # Exact str only: a subclass could redefine the equality the lookup relies on.
+        raw = memo.get(header) if type(header) is str and not query_token else None
+        if raw is None:
+            try:
+                raw = parse_authorization(header, query_token=query_token)
+            except MissingTokenError:
+                if optional:
+                    return None
+                raise
+            token = validator.validate(raw)
+            if type(header) is str and not query_token:
+                if len(memo) >= BEARER_MEMO_SIZE:
+                    memo.clear()  # bounded; cheaper than tracking recency
+                memo[header] = raw
+        else:
+            token = validator.validate(raw)
     for requirement in requirements:
         requirement.check(token, validator.rules)
     # Written only after every check passed (the token verified, the requirements met).

@@ -4,8 +4,9 @@ A proxy such as a Next.js route sends the same access token for its whole lifeti
 most requests carry a token that was verified before. The cache remembers, per
 validator (never shared between apps):
 
-* keyed by the SHA-256 of the whole token string, so two tokens that differ in any
-  byte never share an entry;
+* keyed by the whole token string itself (the string the entry's token holds anyway),
+  so two tokens that differ in any character never share an entry: a lookup compares
+  the full string once the hashes match;
 * the :class:`~claimguard.VerifiedToken` (deeply frozen claims) and the thumbprint of
   the key that verified it, plus its ``exp``/``nbf``/``iat`` as numbers.
 
@@ -24,10 +25,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from collections import OrderedDict
 from typing import TYPE_CHECKING
-
-from cachetools import LRUCache
+from typing import NamedTuple
 
 from .forking import reset_after_fork
 from .token import VerifiedToken
@@ -39,9 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["CachedToken", "TokenCache"]
 
 
-@dataclass(frozen=True, slots=True)
-class CachedToken:
-    """One verified token and what a hit must re-check."""
+class CachedToken(NamedTuple):
+    """One verified token and what a hit must re-check (one tuple per entry)."""
 
     token: VerifiedToken
     key_set: JWKSCache
@@ -54,10 +53,15 @@ _all_caches: weakref.WeakSet[TokenCache] = weakref.WeakSet()
 
 
 class TokenCache:
-    """A bounded, thread-safe LRU of verified tokens keyed by their SHA-256."""
+    """A bounded, thread-safe LRU of verified tokens keyed by the token string.
+
+    An ``OrderedDict`` (in C) keeps the recency order: a hit and an insertion are a few
+    dictionary operations, with no Python-level bookkeeping per entry.
+    """
 
     def __init__(self, size: int) -> None:
-        self._entries: LRUCache[bytes, CachedToken] = LRUCache(size)
+        self._size = size
+        self._entries: OrderedDict[str, CachedToken] = OrderedDict()
         self._lock = threading.Lock()
         _all_caches.add(self)
 
@@ -69,24 +73,30 @@ class TokenCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, digest: bytes) -> CachedToken | None:
-        """The entry for ``digest`` if its key is still held, else ``None``."""
+    def get(self, token: str) -> CachedToken | None:
+        """The entry for ``token`` if its key is still held, else ``None``."""
+        entries = self._entries
         with self._lock:
-            entry = self._entries.get(digest)
-        if entry is None:
-            return None
+            entry = entries.get(token)
+            if entry is None:
+                return None
+            entries.move_to_end(token)
         if not entry.key_set.holds(entry.token.key_thumbprint):
-            self.forget(digest)
+            self.forget(token)
             return None
         return entry
 
-    def put(self, digest: bytes, entry: CachedToken) -> None:
+    def put(self, token: str, entry: CachedToken) -> None:
+        entries = self._entries
         with self._lock:
-            self._entries[digest] = entry
+            entries[token] = entry
+            entries.move_to_end(token)
+            if len(entries) > self._size:
+                entries.popitem(last=False)  # the least recently used
 
-    def forget(self, digest: bytes) -> None:
+    def forget(self, token: str) -> None:
         with self._lock:
-            self._entries.pop(digest, None)
+            self._entries.pop(token, None)
 
     def drop_removed_keys(self, source: JWKSCache, keys: KeySet) -> None:
         """Drop the entries ``source`` verified with a key no longer in ``keys``.
@@ -97,12 +107,12 @@ class TokenCache:
         current = keys.thumbprints
         with self._lock:
             gone = [
-                digest
-                for digest, entry in list(self._entries.items())
+                token
+                for token, entry in list(self._entries.items())
                 if entry.key_set is source and entry.token.key_thumbprint not in current
             ]
-            for digest in gone:
-                self._entries.pop(digest, None)
+            for token in gone:
+                self._entries.pop(token, None)
 
 
 reset_after_fork(_all_caches, TokenCache._reset_after_fork)

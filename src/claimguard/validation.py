@@ -13,8 +13,9 @@ Checks run cheapest and attacker-independent first; each failure is final:
 5. Signature, with exactly that one algorithm.
 6. Claims: ``iss``, ``aud``, ``exp``, ``sub``, ``iat`` required; NumericDates checked with
    leeway; max age; allowed clients; no ``cnf``.
-7. Roles, scopes and permissions extracted (the route's requirement is checked by the
-   caller, on every request).
+7. The :class:`VerifiedToken` takes over the parsed payload; it reads roles, scopes and
+   permissions, and deep-freezes the claims, on first access (the route's requirement
+   is checked by the caller, on every request).
 
 Any unexpected exception inside validation becomes ``InvalidTokenError``: a bug or an
 input we did not foresee is a refusal, never a 500.
@@ -23,7 +24,6 @@ input we did not foresee is a refusal, never a 500.
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -32,7 +32,6 @@ from typing import Any
 
 from .bearer import MAX_TOKEN_BYTES
 from .claims import ClaimRules
-from .claims import freeze
 from .discovery import check_issuer_url
 from .errors import ClaimGuardError
 from .errors import ConfigurationError
@@ -86,6 +85,8 @@ _ACCESS_TOKEN_TYPES = _AT_JWT_TYPES | {"jwt", "application/jwt"}
 # Header parameters whose semantics we do not implement: honouring them wrongly could
 # change what was signed (RFC 7797 b64, RFC 7516 zip) or what the payload is (cty).
 _REFUSED_HEADER_PARAMS = ("crit", "b64", "zip", "cty")
+#: Headers whose checks a validator remembers (as many as the parser memoises).
+_MAX_HEADERS = 256
 #: Marks a header member that is absent (``None`` would mean an explicit JSON null).
 _ABSENT = object()
 
@@ -101,9 +102,13 @@ def _check_issuers(issuers: object) -> dict[str, JWKSCache]:
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None and name not in claims:
+    value = claims.get(name, _ABSENT)
+    if value is _ABSENT:
         return None
+    if type(value) is int or type(value) is float:  # what JSON numbers parse to
+        if _MIN_NUMERIC_DATE <= value <= _MAX_NUMERIC_DATE:
+            return float(value)
+        raise _claim_error(f"{name} is out of range")
     # RFC 7519 §2 NumericDate: a JSON number. Booleans are not numbers here, and
     # neither are strings that look like one.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -173,6 +178,7 @@ class TokenValidator:
         size = int(TOKEN_CACHE_SIZE.number(token_cache_size))
         self._cache = TokenCache(size) if size else None
         self._clock = clock
+        self._headers: dict[int, tuple[Mapping[str, Any], str]] = {}
         if self._cache is not None:
             for keys in {id(k): k for k in self.issuers.values()}.values():
                 keys.add_listener(functools.partial(self._cache.drop_removed_keys, keys))
@@ -204,20 +210,22 @@ class TokenValidator:
                 reason="token.too_large",
                 detail=f"token of {len(token)} characters exceeds {MAX_TOKEN_BYTES}",
             )
+        if type(token) is not str:
+            # A str subclass could redefine equality and hashing, which the cache's
+            # lookup relies on: work on a plain copy.
+            token = str.__str__(token)
         cache = self._cache
-        digest = b""
         if cache is not None:
-            digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-            entry = cache.get(digest)
+            entry = cache.get(token)
             if entry is not None:
                 try:
                     self._check_window(entry.exp, entry.nbf, entry.iat, self._clock())
                 except InvalidTokenError:
-                    cache.forget(digest)
+                    cache.forget(token)
                     raise
                 return entry.token
         parsed = parse_compact(token)
-        alg = self._check_header(parsed.header)
+        alg = self._header_alg(parsed.header)
         issuer = self._issuer_of(parsed.payload)
         key_set = self.issuers[issuer]
         key = key_set.get_key(parsed.header.get("kid"))
@@ -234,8 +242,24 @@ class TokenValidator:
         exp, nbf, iat = self._check_claims(parsed.payload, issuer)
         verified = self._build(token, parsed, key.thumbprint)
         if cache is not None:
-            cache.put(digest, CachedToken(verified, key_set, exp, nbf, iat))
+            cache.put(token, CachedToken(verified, key_set, exp, nbf, iat))
         return verified
+
+    def _header_alg(self, header: Mapping[str, Any]) -> str:
+        """:meth:`_check_header`, once per header object.
+
+        The parser memoises headers, so every token an issuer signs with one key carries
+        the same read-only header object; its checks depend on nothing else. Only passed
+        checks are remembered, each with the header itself (so its ``id`` is not reused).
+        """
+        memo = self._headers.get(id(header))
+        if memo is not None and memo[0] is header:
+            return memo[1]
+        alg = self._check_header(header)
+        if len(self._headers) >= _MAX_HEADERS:
+            self._headers.clear()
+        self._headers[id(header)] = (header, alg)
+        return alg
 
     def _check_header(self, header: Mapping[str, Any]) -> str:
         alg = header.get("alg")
@@ -330,6 +354,8 @@ class TokenValidator:
     def _check_audience(self, claims: Mapping[str, Any]) -> None:
         # RFC 7519 §4.1.3: aud is a string or an array of strings; one must be ours.
         aud = claims.get("aud")
+        if type(aud) is str and aud in self.audiences:
+            return  # the usual case: one audience, ours
         values = [aud] if isinstance(aud, str) else aud
         if (
             not isinstance(values, list)
@@ -367,15 +393,10 @@ class TokenValidator:
             )
 
     def _build(self, token: str, parsed: ParsedToken, thumbprint: str) -> VerifiedToken:
-        claims = freeze(parsed.payload)
-        return VerifiedToken(
-            claims=claims,
-            header=parsed.header,
-            raw=token,
-            roles=self.rules.roles(claims),
-            permissions=self.rules.permissions(claims),
-            scopes=self.rules.scopes(claims),
-            key_thumbprint=thumbprint,
+        # The payload was parsed for this call only: the token takes it over, and
+        # freezes it (and reads roles, permissions, scopes) on first access.
+        return VerifiedToken.from_payload(
+            parsed.payload, parsed.header, token, thumbprint, self.rules
         )
 
 
