@@ -16,6 +16,7 @@ from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,56 +201,48 @@ def worker_states(
     Returns the latest answer per worker pid, read from the answer's ``diagnostics``
     (with ``first``, the first one: a worker's state before any probe could change it).
     Bounded by ``timeout`` and ``max_probes``; raises ``AssertionError`` when the bound
-    is hit first. The probe budget is sized to outlast the time budget (about 1,500
-    probes a second here): the kernel may hand a long run of new connections to one
-    worker, and a budget spent in such a run would leave another worker's latest answer
-    stale (a refresh it started looking as if it never ended). Probes are not paced, so
-    that a short window still reaches every worker.
+    is hit first.
+
+    Probes go out in bursts of :data:`BURST` connections opened together, with a short
+    pause between bursts. The kernel wakes every worker for each new connection and the
+    first one scheduled takes it: probes sent one after another keep landing on the
+    worker that just served one, for seconds on end, while connections that arrive
+    together spread over the workers, which are all idle after the pause. With
+    ``first``, one probe at a time: the first answer received from a worker is then the
+    first it served. A connection that fails is no answer and spends no budget.
     """
     latest: dict[int, Answer] = {}
-    lock = threading.Lock()
     deadline = time.monotonic() + timeout
     probes = 0
     failures: dict[str, int] = {}
-    done = threading.Event()
+    burst = 1 if first else BURST
 
     def satisfied() -> bool:
         if len(latest) < server.workers:
             return False
         return until is None or all(until(answer) for answer in latest.values())
 
-    def probe() -> None:
-        nonlocal probes
-        while not done.is_set() and time.monotonic() < deadline:
-            try:
-                answer = get(server, "/health/ready", timeout=5)
-            except OSError as exc:
-                # A connection that fails is not an answer and spends no budget: after
-                # thousands of short connections the loopback's ports can run short
-                # for a moment, and failing probes would otherwise use up the budget
-                # in a second. Back off briefly instead; the time bound still holds.
-                with lock:
-                    failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
-                done.wait(0.02)
-                continue
-            with lock:
-                if probes >= max_probes:
-                    return
+    def probe(_: int) -> Answer | None:
+        try:
+            return get(server, "/health/ready", timeout=5)
+        except OSError as exc:
+            # After thousands of short connections the loopback can run short of ports
+            # for a moment: back off; the time bound still holds.
+            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+            time.sleep(0.02)
+            return None
+
+    with ThreadPoolExecutor(max_workers=burst) as pool:
+        while not satisfied() and time.monotonic() < deadline and probes < max_probes:
+            for answer in pool.map(probe, range(burst)):
+                if answer is None:
+                    continue
                 probes += 1
                 pid = diagnostics(answer)["pid"]
                 if not (first and pid in latest):
                     latest[pid] = answer
-                if satisfied():
-                    done.set()
-
-    # A few probes at once: new connections then land on different workers sooner.
-    # For ``first``, one at a time: the first answer received from a worker is then
-    # the first it served.
-    threads = [threading.Thread(target=probe) for _ in range(1 if first else 4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout + 5)
+            if not first:
+                time.sleep(BURST_PAUSE)
     if not satisfied():
         states = {pid: answer.json() for pid, answer in latest.items()}
         raise AssertionError(
@@ -257,6 +250,11 @@ def worker_states(
             f"({probes} answered, failed connections: {failures or 'none'}): {states}"
         )
     return dict(latest)
+
+
+#: Connections opened together by :func:`worker_states`, and the pause between bursts.
+BURST = 8
+BURST_PAUSE = 0.02
 
 
 def diagnostics(answer: Answer) -> dict[str, Any]:
