@@ -111,10 +111,12 @@ def _name(call: ast.Call) -> str:
 
 
 def _reason(call: ast.Call) -> str | None:
-    """The code a call passes as ``reason="…"``, if it spells one out."""
+    """The code a call passes as ``reason="…"``, if it spells one out (``reason=None``,
+    as the authorized signal sends, names no code)."""
     for keyword in call.keywords:
-        if keyword.arg == "reason" and isinstance(keyword.value, ast.Constant):
-            return str(keyword.value.value)
+        value = keyword.value
+        if keyword.arg == "reason" and isinstance(value, ast.Constant) and value.value is not None:
+            return str(value.value)
     return None
 
 

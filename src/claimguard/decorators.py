@@ -26,6 +26,7 @@ from .requirements import check_optional
 from .requirements import names
 
 __all__ = [
+    "MARKER",
     "is_preflight",
     "requires_any_permission",
     "requires_any_role",
@@ -79,7 +80,26 @@ def _protect(view: F, requirements: tuple[Requirement, ...], optional: bool) -> 
     # skip the check (Flask reads both attributes in add_url_rule).
     wrapped.provide_automatic_options = False
     wrapped.required_methods = {"OPTIONS"}
+    wrapped.__claimguard__ = _marker(view, requirements, optional)
     return wrapped  # type: ignore[no-any-return]
+
+
+#: The attribute that records what a protected view (or a blueprint's guard) requires:
+#: ``(requirements, optional)``. ``flask claimguard routes`` reads it from the view
+#: Flask registered, so a decorator applied after ``@app.get`` shows as public.
+MARKER = "__claimguard__"
+
+
+def _marker(
+    view: Callable[..., Any], requirements: tuple[Requirement, ...], optional: bool
+) -> tuple[tuple[Requirement, ...], bool]:
+    """What the wrapper of ``view`` requires: its own checks and those of a protected
+    view it wraps (stacked decorators all run; the request is optional only if every
+    layer is)."""
+    inner = getattr(view, MARKER, None)
+    if isinstance(inner, tuple) and len(inner) == 2:
+        return (*inner[0], *requirements), bool(inner[1]) and optional
+    return requirements, optional
 
 
 @overload

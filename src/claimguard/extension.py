@@ -191,6 +191,8 @@ class ClaimGuard:
             verify_current_request(checks, optional=is_optional)
             return None
 
+        # Read by ``flask claimguard routes``: the blueprint's routes require this.
+        setattr(guard_blueprint, decorators.MARKER, (checks, is_optional))
         blueprint.before_request(guard_blueprint)
 
     # -- operators -----------------------------------------------------------------

@@ -16,6 +16,13 @@ Where a verified token is kept, and why:
   its own issuers and audiences: a token verified for one API proves nothing to
   another. Each app therefore only ever reads the token its own validator stored, and
   verifies the request again otherwise.
+
+It also sends :mod:`claimguard.signals`: one per call that verifies the request (or
+finds no credentials on an optional route), and ``request_refused`` for a call that
+refuses it, also when the token was verified by an earlier call in the same request. A
+later call that passes on a stored token sends nothing, so a protected blueprint and a
+decorated view answer one signal for one request. Each send is guarded by the signal's
+``receivers``: with no receiver, nothing is built.
 """
 
 from __future__ import annotations
@@ -29,10 +36,13 @@ from flask import current_app
 from flask import request
 
 from .bearer import parse_authorization
+from .errors import ClaimGuardError
 from .errors import MissingTokenError
 from .requirements import Requirement
 from .requirements import check_optional
 from .settings import Settings
+from .signals import request_authorized
+from .signals import request_refused
 from .token import VerifiedToken
 from .validation import TokenValidator
 
@@ -153,31 +163,71 @@ def verify_current_request(
     # Only a token this app's validator verified counts: another app that the same
     # environ passed through has other issuers and audiences.
     token = stored_token(environ, validator)
-    if token is None:
-        # WSGI hands over one value per header: servers (and Werkzeug's test client)
-        # fold repeated Authorization fields into one comma-joined value (RFC 9110
-        # §5.3), which the parser refuses as several credentials.
-        header = environ.get("HTTP_AUTHORIZATION")
-        query_token = _has_query_token(environ.get("QUERY_STRING", ""))
-        memo = state.bearer_tokens
-        # Exact str only: a subclass could redefine the equality the lookup relies on.
-        raw = memo.get(header) if type(header) is str and not query_token else None
-        if raw is None:
-            try:
-                raw = parse_authorization(header, query_token=query_token)
-            except MissingTokenError:
-                if optional:
-                    return None
-                raise
-            token = validator.validate(raw)
-            if type(header) is str and not query_token:
-                if len(memo) >= BEARER_MEMO_SIZE:
-                    memo.clear()  # bounded; cheaper than tracking recency
-                memo[header] = raw
-        else:
-            token = validator.validate(raw)
-    for requirement in requirements:
-        requirement.check(token, validator.rules)
-    # Written only after every check passed (the token verified, the requirements met).
-    store_token(environ, validator, token)
+    # A token verified earlier in this request already had its signal sent: a later
+    # check that passes sends nothing, one that refuses sends request_refused.
+    reused = token is not None
+    try:
+        if token is None:
+            token = _authenticate(state, validator, environ, optional)
+        if token is not None:
+            for requirement in requirements:
+                requirement.check(token, validator.rules)
+    except ClaimGuardError as error:
+        if request_refused.receivers:
+            request_refused.send(
+                current_app._get_current_object(),  # type: ignore[attr-defined]
+                token=token,
+                reason=error.reason,
+                requirements=requirements,
+                optional=optional,
+            )
+        raise
+    if reused:
+        return token
+    if token is not None:
+        # Written only after every check passed (the token verified, the requirements met).
+        store_token(environ, validator, token)
+    if request_authorized.receivers:
+        request_authorized.send(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            token=token,
+            reason=None,
+            requirements=requirements,
+            optional=optional,
+        )
     return token
+
+
+def _authenticate(
+    state: AppState,
+    validator: TokenValidator,
+    environ: MutableMapping[str, Any],
+    optional: bool,
+) -> VerifiedToken | None:
+    """The request's verified token; ``None`` when ``optional`` and it has no credentials.
+
+    :raises ClaimGuardError: the credentials are missing, malformed or invalid, or the
+        keys cannot be obtained.
+    """
+    # WSGI hands over one value per header: servers (and Werkzeug's test client)
+    # fold repeated Authorization fields into one comma-joined value (RFC 9110
+    # §5.3), which the parser refuses as several credentials.
+    header = environ.get("HTTP_AUTHORIZATION")
+    query_token = _has_query_token(environ.get("QUERY_STRING", ""))
+    memo = state.bearer_tokens
+    # Exact str only: a subclass could redefine the equality the lookup relies on.
+    raw = memo.get(header) if type(header) is str and not query_token else None
+    if raw is None:
+        try:
+            raw = parse_authorization(header, query_token=query_token)
+        except MissingTokenError:
+            if optional:
+                return None
+            raise
+        token = validator.validate(raw)
+        if type(header) is str and not query_token:
+            if len(memo) >= BEARER_MEMO_SIZE:
+                memo.clear()  # bounded; cheaper than tracking recency
+            memo[header] = raw
+        return token
+    return validator.validate(raw)
