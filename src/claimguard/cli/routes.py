@@ -1,5 +1,4 @@
-"""``flask claimguard``: the operators' command group, registered for every app through
-the ``flask.commands`` entry point (``flask --app example_api:create_app claimguard …``).
+"""``flask claimguard routes``: what each URL rule requires.
 
 ``routes`` lists every URL rule with its methods and what it requires, read from the
 view Flask registered for the rule (a decorator applied after ``@app.get`` wraps a
@@ -17,14 +16,13 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask import current_app
-from flask.cli import AppGroup
 
-from .decorators import MARKER
-from .request_check import find_app_state
-from .requirements import Requirement
+from ..decorators import MARKER
+from ..requirements import Requirement
+from .app import cli
+from .app import guarded_app
 
-__all__ = ["RouteInfo", "cli", "describe", "route_table"]
+__all__ = ["RouteInfo", "describe", "route_table"]
 
 #: Methods Flask adds to every rule, left out of the listing.
 _IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
@@ -33,8 +31,6 @@ _IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
 #: design, so ``--fail-on-public`` does not count them.
 STATIC = "static files"
 PUBLIC = "public"
-
-cli = AppGroup("claimguard", help="claimguard's tools for operators and developers.")
 
 
 @dataclass(frozen=True)
@@ -145,12 +141,7 @@ def route_table(app: Flask) -> list[RouteInfo]:
 )
 def routes_command(as_json: bool, fail_on_public: bool, allowed: tuple[str, ...]) -> None:
     """Every URL rule with its methods and its requirement."""
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    if find_app_state() is None:
-        raise click.ClickException(
-            "claimguard is not set up on this app: call ClaimGuard(app) or "
-            "guard.init_app(app) in the app factory"
-        )
+    app, _ = guarded_app()
     table = route_table(app)
     if as_json:
         click.echo(json.dumps([route.as_dict() for route in table], indent=2))
