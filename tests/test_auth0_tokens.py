@@ -11,18 +11,19 @@ import functools
 import hashlib
 import json
 import logging
-import os
 from base64 import urlsafe_b64decode
 from base64 import urlsafe_b64encode
 from collections.abc import Iterator
 from collections.abc import Mapping
 from datetime import datetime
 from datetime import timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from auth0_fixtures import api_audience
+from auth0_fixtures import load
+from auth0_fixtures import require
 from claimguard import ClaimRules
 from claimguard import ConfigurationError
 from claimguard import ExpiredTokenError
@@ -36,19 +37,7 @@ from claimguard.testing import ForgedIssuer
 from expected import ManualClock as Clock
 from loopback import LoopbackServer
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "auth0"
-
-if not FIXTURES.is_dir():
-    if os.environ.get("CI") == "true":
-        pytest.fail(
-            f"Auth0 fixtures are missing at {FIXTURES}: CI must check out shared/ "
-            "beside the repository",
-            pytrace=False,
-        )
-    pytest.skip(
-        f"Auth0 fixtures not found at {FIXTURES} (shared/ is not beside the repository)",
-        allow_module_level=True,
-    )
+require()
 
 ACCESS_TOKENS = ("dev-928ngan9-1", "dev-928ngan9-2", "voronenko-1", "voronenko-2", "dev-duzyayk4-1")
 ID_TOKENS = ("dev-ubofe255-1", "dev-j34aiglnx8fz83sc-1")
@@ -67,24 +56,8 @@ TENANT_JWKS = {
 B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
-@functools.cache
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text("utf-8"))
-    return data
-
-
 def tenant_of(name: str) -> str:
     return name.rsplit("-", 1)[0]
-
-
-def api_audience(claims: Mapping[str, Any]) -> str:
-    """The API identifier: the string ``aud``, or the list element that is not /userinfo."""
-    aud = claims["aud"]
-    if isinstance(aud, str):
-        return aud
-    apis = [value for value in aud if not value.endswith("/userinfo")]
-    assert len(apis) == 1, aud
-    return apis[0]
 
 
 def thaw(value: Any) -> Any:

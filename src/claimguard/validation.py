@@ -268,11 +268,19 @@ class TokenValidator:
                 reason="token.algorithm",
                 detail=f"alg {loggable(alg)} not in allowed {sorted(self.algorithms)}",
             )
+        self._check_kid(header)
+        self._check_header_params(header)
+        self._check_typ(header)
+        return alg
+
+    def _check_kid(self, header: Mapping[str, Any]) -> None:
         # RFC 7515 §4.1.4: kid is a string. An explicit null is refused, not read as
         # "no kid" (which would select the set's only key).
         kid = header.get("kid", _ABSENT)
         if kid is not _ABSENT and not is_short_kid(kid):
             raise InvalidTokenError(reason="token.malformed", detail="kid is not a short string")
+
+    def _check_header_params(self, header: Mapping[str, Any]) -> None:
         for name in _REFUSED_HEADER_PARAMS:
             # RFC 7515 §4.1.11: a recipient MUST reject crit extensions it does not
             # understand; we implement none.
@@ -281,8 +289,6 @@ class TokenValidator:
                     reason="token.malformed",
                     detail=f"header parameter {name!r} is not supported",
                 )
-        self._check_typ(header)
-        return alg
 
     def _check_typ(self, header: Mapping[str, Any]) -> None:
         """Explicit typing: ``typ``, when present, must name an access token.
@@ -326,6 +332,14 @@ class TokenValidator:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise _claim_error("sub is missing or not a string")
+        exp, nbf, iat = self._times(claims)
+        self._check_window(exp, nbf, iat, self._clock())
+        self._check_client(claims)
+        self._check_binding(claims)
+        return exp, nbf, iat
+
+    def _times(self, claims: Mapping[str, Any]) -> tuple[float, float | None, float]:
+        """``exp``, ``nbf`` and ``iat`` as numbers; ``exp`` and ``iat`` are required."""
         exp = _numeric_date(claims, "exp")
         nbf = _numeric_date(claims, "nbf")
         iat = _numeric_date(claims, "iat")
@@ -334,7 +348,9 @@ class TokenValidator:
         if iat is None:
             # RFC 9068 §2.2: iat is REQUIRED in a JWT access token (Auth0 always sets it).
             raise _claim_error("iat is missing")
-        self._check_window(exp, nbf, iat, self._clock())
+        return exp, nbf, iat
+
+    def _check_client(self, claims: Mapping[str, Any]) -> None:
         if self.allowed_clients is not None:
             client = claims.get("client_id", claims.get("azp"))
             if not isinstance(client, str) or client not in self.allowed_clients:
@@ -342,6 +358,8 @@ class TokenValidator:
                     reason="token.client",
                     detail=f"client {loggable(client)} not in allowed clients",
                 )
+
+    def _check_binding(self, claims: Mapping[str, Any]) -> None:
         if "cnf" in claims:
             # RFC 9449 / RFC 8705: a sender-constrained token must not be accepted as a
             # plain bearer token, or a stolen one could be replayed.
@@ -349,7 +367,6 @@ class TokenValidator:
                 reason="token.bound",
                 detail="token carries cnf (DPoP or mTLS binding), unsupported",
             )
-        return exp, nbf, iat
 
     def _check_audience(self, claims: Mapping[str, Any]) -> None:
         # RFC 7519 §4.1.3: aud is a string or an array of strings; one must be ours.
@@ -400,14 +417,25 @@ class TokenValidator:
         )
 
 
+# OIDC Core §2 and §5.1: nonce and at_hash belong to ID tokens, never to access tokens;
+# the standard profile claims are what an ID token (or userinfo) carries, and Auth0 puts
+# them on an access token only under a namespaced name.
+_ID_TOKEN_CLAIMS = ("nonce", "at_hash", "name", "nickname", "picture", "email", "updated_at")
+
+
+def id_token_sign(claims: Mapping[str, Any]) -> str | None:
+    """The first claim that marks ``claims`` as an ID token's, or ``None``."""
+    return next((name for name in _ID_TOKEN_CLAIMS if name in claims), None)
+
+
 def _id_token_hint(claims: Mapping[str, Any]) -> str:
-    # OIDC Core §2: nonce and at_hash belong to ID tokens, never to access tokens.
-    if "nonce" in claims or "at_hash" in claims:
-        return (
-            "; this looks like an ID token (it has nonce/at_hash): send the access token, "
-            "requested with this API's identifier as audience"
-        )
-    return ""
+    sign = id_token_sign(claims)
+    if sign is None:
+        return ""
+    return (
+        f"; this looks like an ID token (it has {sign}): send the access token, "
+        "requested with this API's identifier as audience"
+    )
 
 
 _CLOCK_HINT = (

@@ -22,7 +22,7 @@ from ..requirements import Requirement
 from .app import cli
 from .app import guarded_app
 
-__all__ = ["RouteInfo", "describe", "route_table"]
+__all__ = ["RouteInfo", "describe", "route_layers", "route_table"]
 
 #: Methods Flask adds to every rule, left out of the listing.
 _IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
@@ -72,7 +72,7 @@ def _blueprint_names(endpoint: str) -> list[str | None]:
     return names
 
 
-def _layers(app: Flask, endpoint: str) -> list[tuple[tuple[Requirement, ...], bool]]:
+def route_layers(app: Flask, endpoint: str) -> list[tuple[tuple[Requirement, ...], bool]]:
     """Every check a request to ``endpoint`` goes through: blueprint guards, then the
     view's own decorators."""
     layers = []
@@ -117,7 +117,7 @@ def route_table(app: Flask) -> list[RouteInfo]:
     """Every URL rule of ``app``, sorted by rule, with its methods and requirement."""
     routes = []
     for rule in app.url_map.iter_rules():
-        layers = _layers(app, rule.endpoint)
+        layers = route_layers(app, rule.endpoint)
         static = not layers and _is_static(app, rule.endpoint)
         requirement = STATIC if static else describe(layers)
         methods = tuple(sorted(set(rule.methods or ()) - _IMPLICIT_METHODS))
