@@ -70,7 +70,9 @@ def test_the_token_is_stored_for_this_validator_only_after_every_check(
 def test_optional_without_credentials_stores_nothing(app: Flask) -> None:
     with app.test_request_context("/") as context:
         assert verify_current_request(optional=True) is None
-        assert ENVIRON_KEY not in context.request.environ
+        # Only a marker that the optional check passed: no token for anyone to read.
+        stored = context.request.environ[ENVIRON_KEY]
+        assert not any(isinstance(value, VerifiedToken) for value in stored.values())
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,16 @@ def app(issuer: ForgedIssuer) -> Flask:
         return "ok"
 
     app.register_blueprint(staff)
+
+    lobby = Blueprint("lobby", __name__, url_prefix="/lobby")
+    guard.protect(lobby, optional=True)
+
+    @lobby.get("/")
+    @requires_auth(optional=True)
+    def lobby_index() -> str:
+        return "ok"
+
+    app.register_blueprint(lobby)
     return app
 
 
@@ -181,6 +191,25 @@ def test_blueprint_and_decorated_view_send_one_signal(
     token = issuer.mint(roles=["admin"])
     assert app.test_client().get("/staff-area/admin", headers=bearer(token)).status_code == 200
     assert [(kind, kwargs["requirements"]) for kind, _, kwargs in sent] == [("authorized", ())]
+
+
+def test_optional_blueprint_and_optional_view_send_one_signal_without_a_token(
+    app: Flask, sent: Sent
+) -> None:
+    assert app.test_client().get("/lobby/").status_code == 200
+    assert [(kind, kwargs["token"], kwargs["optional"]) for kind, _, kwargs in sent] == [
+        ("authorized", None, True)
+    ]
+
+
+def test_optional_blueprint_and_optional_view_send_one_signal_with_a_token(
+    app: Flask, issuer: ForgedIssuer, sent: Sent
+) -> None:
+    response = app.test_client().get("/lobby/", headers=bearer(issuer.mint()))
+    assert response.status_code == 200
+    assert [(kind, kwargs["token"] is not None) for kind, _, kwargs in sent] == [
+        ("authorized", True)
+    ]
 
 
 def test_blueprint_alone_sends_one_signal(app: Flask, issuer: ForgedIssuer, sent: Sent) -> None:

@@ -124,6 +124,22 @@ def store_token(
     tokens[validator] = token
 
 
+#: Stands, in the environ's token map, for "passed an optional check without a token".
+_ANONYMOUS = object()
+
+
+def _anonymous_before(environ: MutableMapping[str, Any], validator: TokenValidator) -> bool:
+    tokens = environ.get(ENVIRON_KEY)
+    return type(tokens) is dict and tokens.get(validator) is _ANONYMOUS
+
+
+def _mark_anonymous(environ: MutableMapping[str, Any], validator: TokenValidator) -> None:
+    tokens = environ.get(ENVIRON_KEY)
+    if type(tokens) is not dict:
+        tokens = environ[ENVIRON_KEY] = {}
+    tokens[validator] = _ANONYMOUS
+
+
 def is_preflight() -> bool:
     """Whether the current request is a CORS preflight (Fetch standard §3.2.2)."""
     return (
@@ -187,6 +203,10 @@ def verify_current_request(
     if token is not None:
         # Written only after every check passed (the token verified, the requirements met).
         store_token(environ, validator, token)
+    elif _anonymous_before(environ, validator):
+        return None  # an earlier optional check of this request already signalled it
+    else:
+        _mark_anonymous(environ, validator)
     if request_authorized.receivers:
         request_authorized.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]
