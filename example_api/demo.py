@@ -2,30 +2,47 @@
 
 Starts, on 127.0.0.1 only:
 
-1. a DEVELOPMENT issuer (claimguard's ForgedIssuer: keys in memory, discovery and JWKS
-   over plain HTTP) — unless an issuer is configured in the environment
-   (``CLAIMGUARD_ISSUER`` or ``CLAIMGUARD_DOMAIN``), in which case it is never used;
+1. a DEVELOPMENT issuer (claimguard's ForgedIssuer: discovery and JWKS over plain
+   HTTP) — unless an issuer is configured in the environment (``CLAIMGUARD_ISSUER`` or
+   ``CLAIMGUARD_DOMAIN``), in which case it is never used;
 2. the API under gunicorn, pointed at that issuer;
 
 then prints ``curl`` commands with a token for ``viewer``, ``editor`` and ``admin`` and
-what each should answer. The API logs why it refuses a request (claimguard's
-``refused …`` lines, ``EXAMPLE_API_LOG_LEVEL=INFO`` unless set otherwise) into the same
-output. Ctrl-C stops everything it started.
+what each should answer, and how to mint more with ``flask claimguard mint``. The API
+logs why it refuses a request (claimguard's ``refused …`` lines,
+``EXAMPLE_API_LOG_LEVEL=INFO`` unless set otherwise) into the same output. Ctrl-C stops
+everything it started.
+
+The development issuer outlives a restart: its keys, URL, audience and roles claim are
+kept in ``instance/claimguard-dev-issuer.json`` (owner-only; ``EXAMPLE_API_DEV_ISSUER_FILE``
+puts it elsewhere), and the next run serves the same keys on the same port, so tokens
+minted before still work. If that port is taken by then, the issuer moves to a free one
+(and says so): tokens naming the old URL are refused from then on.
+
+``flask claimguard mint`` reads that same file. The app it loads needs the issuer's
+settings, and the demo prints them in front of the command rather than have
+``create_app`` find a development issuer on its own: the API never trusts an issuer
+that its environment does not name.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import requests
 
+from claimguard.cli.mint import KEY_FILE
 from example_api.server import ROOT
 from example_api.server import gunicorn_command
 
@@ -39,6 +56,67 @@ REFUSALS_NOTE = (
 )
 
 log = logging.getLogger("example_api.demo")
+
+if TYPE_CHECKING:
+    from claimguard.testing import ForgedIssuer
+
+
+def _key_file() -> Path:
+    """Where the development issuer's keys are kept: the app's instance folder."""
+    configured = os.environ.get("EXAMPLE_API_DEV_ISSUER_FILE", "").strip()
+    return Path(configured) if configured else ROOT / "instance" / KEY_FILE
+
+
+def _development_issuer(key_file: Path, audience: str) -> ForgedIssuer:
+    """The issuer kept in ``key_file``, serving again on its port; a new one (saved
+    there) when there is no such file.
+
+    :raises PermissionError, ValueError: the file is not owner-only, or not a key file.
+    """
+    from claimguard.testing import ForgedIssuer
+
+    if not key_file.exists():
+        issuer = ForgedIssuer(audience=audience, roles_claim=ROLES_CLAIM)
+        issuer.save(key_file)
+        return issuer
+    try:
+        issuer = ForgedIssuer.load(key_file)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        issuer = ForgedIssuer.load(key_file, port=0)
+        log.warning(
+            "the development issuer's port is taken (%s): it moved to %s, so tokens "
+            "minted before this run no longer validate",
+            exc,
+            issuer.issuer,
+        )
+        issuer.save(key_file)
+    if issuer.audience != audience:  # CLAIMGUARD_AUDIENCE changed since the last run
+        issuer.audience = audience
+        issuer.save(key_file)
+    return issuer
+
+
+def _mint_command(issuer: ForgedIssuer, key_file: Path, options: str) -> str:
+    """The ``flask claimguard mint`` command line to paste, from the repository root:
+    the API's issuer settings, then the command."""
+    settings = [
+        f"{name}={shlex.quote(_environment_value(value))}"
+        for name, value in issuer.config().items()
+    ]
+    flask = Path(sys.executable).with_name("flask")
+    if flask.is_relative_to(ROOT):
+        flask = flask.relative_to(ROOT)
+    if key_file != ROOT / "instance" / KEY_FILE:
+        options += f" --key-file {shlex.quote(str(key_file))}"
+    command = f"{flask} --app example_api:create_app claimguard mint {options}"
+    return " \\\n    ".join([*settings, command])
+
+
+def _environment_value(value: object) -> str:
+    """A setting as the environment string example_api reads (lists comma-separated)."""
+    return ",".join(value) if isinstance(value, list) else str(value)
 
 
 def _start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -74,7 +152,9 @@ def _seed_product(base: str, admin_token: str) -> tuple[int, str]:
     return product_id, response.headers["ETag"]
 
 
-def _print_requests(base: str, tokens: dict[str, str], product_id: int, etag: str) -> None:
+def _print_requests(
+    base: str, tokens: dict[str, str], product_id: int, etag: str, mint: tuple[str, str]
+) -> None:
     print(BANNER)
     print("The products API is running at", base)
     print("Paste these into another terminal (tokens valid for 8 hours):\n")
@@ -125,6 +205,14 @@ curl -si -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" {base}/products/{prod
 
 # A tampered token                                          -> 401 invalid_token
 curl -si -H "Authorization: Bearer ${{VIEWER_TOKEN}}x" {base}/products
+
+# Mint your own token with `flask claimguard mint` (--role, --scope, --expired, --json…)
+MINTED_TOKEN=$({mint[0]})
+curl -s -H "Authorization: Bearer $MINTED_TOKEN" {base}/products   # -> 200
+
+# An expired token (mint --expired)                         -> 401, "The access token expired."
+EXPIRED_TOKEN=$({mint[1]})
+curl -si -H "Authorization: Bearer $EXPIRED_TOKEN" {base}/products
 """
     )
     print(REFUSALS_NOTE)
@@ -143,6 +231,7 @@ def main() -> int:
     database = os.environ.get("EXAMPLE_API_DATABASE", str(ROOT / "instance" / "demo.sqlite3"))
     configured = os.environ.get("CLAIMGUARD_ISSUER") or os.environ.get("CLAIMGUARD_DOMAIN")
     issuer = None
+    key_file = _key_file()
     env = {
         "EXAMPLE_API_DATABASE": database,
         # The workers log claimguard's refusals, with their reasons, into this output.
@@ -152,22 +241,20 @@ def main() -> int:
         print(f"An issuer is configured ({configured}): the development issuer is NOT started.")
         print("Get tokens from that issuer (e.g. your Auth0 tenant) to call the API.")
     else:
-        from claimguard.testing import ForgedIssuer
-
-        issuer = ForgedIssuer(
-            audience=os.environ.get("CLAIMGUARD_AUDIENCE", AUDIENCE), roles_claim=ROLES_CLAIM
-        )
+        try:
+            issuer = _development_issuer(
+                key_file, os.environ.get("CLAIMGUARD_AUDIENCE") or AUDIENCE
+            )
+        except (PermissionError, ValueError) as exc:
+            print(f"The development issuer's key file cannot be used: {exc}")
+            return 1
         print(BANNER)
         print("!! DEVELOPMENT ISSUER — FOR LOCAL DEMOS ONLY, NEVER FOR PRODUCTION !!")
-        print(f"!! {issuer.issuer} signs any token it is asked to; its keys live in memory.")
+        print(f"!! {issuer.issuer} signs any token it is asked to; its private keys")
+        print(f"!! are kept (owner-only) in {key_file}: delete the file for new ones.")
         print(BANNER)
         log.warning("DEVELOPMENT ISSUER running at %s: not for production", issuer.issuer)
-        env.update(
-            {
-                key: ",".join(value) if isinstance(value, list) else str(value)
-                for key, value in issuer.config().items()
-            }
-        )
+        env.update({key: _environment_value(value) for key, value in issuer.config().items()})
 
     process = _start_api(env, port)
 
@@ -187,7 +274,11 @@ def main() -> int:
                 role: issuer.mint(roles=[role], expires_in=TOKEN_LIFETIME, sub=f"demo|{role}")
                 for role in ("viewer", "editor", "admin")
             }
-            _print_requests(base, tokens, *_seed_product(base, tokens["admin"]))
+            mint = (
+                _mint_command(issuer, key_file, "--role admin"),
+                _mint_command(issuer, key_file, "--role admin --expired"),
+            )
+            _print_requests(base, tokens, *_seed_product(base, tokens["admin"]), mint)
         else:
             print(REFUSALS_NOTE)
             print(f"The products API is running at {base}. Press Ctrl-C to stop it.")

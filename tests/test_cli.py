@@ -221,3 +221,14 @@ def test_example_api_only_exposes_its_health_checks(issuer: ForgedIssuer, tmp_pa
     assert run(app, "--fail-on-public").exit_code == 1
     result = run(app, "--fail-on-public", "--allow", "/health*")
     assert result.exit_code == 0, result.output
+
+
+def test_the_readme_shows_the_real_output_for_example_api(
+    issuer: ForgedIssuer, tmp_path: Path
+) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    command = "$ flask --app example_api:create_app claimguard routes --fail-on-public"
+    start = readme.index(command)
+    shown = readme[start:].split("\n", 1)[1].split("$ echo", 1)[0]
+    app = create_app({**issuer.config(), "EXAMPLE_API_DATABASE": str(tmp_path / "db.sqlite3")})
+    assert run(app, "--fail-on-public", "--allow", "/health*").output == shown

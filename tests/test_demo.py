@@ -1,5 +1,10 @@
-"""`make demo` keeps its promise: the printed commands answer what they say, the
-development issuer is labelled, and Ctrl-C stops everything it started."""
+"""`make demo` keeps its promise: the printed commands answer what they say (the
+``flask claimguard mint`` ones too), the development issuer is labelled and keeps its
+keys and URL across a restart, and Ctrl-C stops everything it started.
+
+Each demo here keeps its development issuer's key file beside its database, in a
+temporary folder (``EXAMPLE_API_DEV_ISSUER_FILE``), never in the repository's
+``instance/``."""
 
 from __future__ import annotations
 
@@ -21,14 +26,28 @@ from example_server import ROOT
 from example_server import free_port
 
 TIMEOUT = 10
+KEY_FILE = "claimguard-dev-issuer.json"
+
+
+def demo_environment(port: int, database: Path, **env: str) -> dict[str, str]:
+    """The demo's environment: its port, its database and key file beside each other,
+    and no issuer of the caller's."""
+    environ = {
+        **os.environ,
+        "EXAMPLE_API_PORT": str(port),
+        "EXAMPLE_API_DATABASE": str(database),
+        "EXAMPLE_API_DEV_ISSUER_FILE": str(database.parent / KEY_FILE),
+    }
+    for name in list(environ):
+        if name.startswith("CLAIMGUARD_"):
+            del environ[name]
+    environ.update(env)
+    return environ
 
 
 def start_demo(port: int, database: Path, **env: str) -> tuple[subprocess.Popen[str], list[str]]:
     """Run the demo until it prints its last line; return the process and its output."""
-    environ = {**os.environ, "EXAMPLE_API_PORT": str(port), "EXAMPLE_API_DATABASE": str(database)}
-    for name in ("CLAIMGUARD_ISSUER", "CLAIMGUARD_DOMAIN"):
-        environ.pop(name, None)
-    environ.update(env)
+    environ = demo_environment(port, database, **env)
     process = subprocess.Popen(
         [sys.executable, "-m", "example_api.demo"],
         cwd=ROOT,
@@ -178,13 +197,8 @@ def test_demo_output_says_why_a_request_was_refused(tmp_path: Path) -> None:
     """
     port = free_port()
     output_file = tmp_path / "demo.out"
-    environ = {
-        **os.environ,
-        "EXAMPLE_API_PORT": str(port),
-        "EXAMPLE_API_DATABASE": str(tmp_path / "demo.sqlite3"),
-    }
-    for name in ("CLAIMGUARD_ISSUER", "CLAIMGUARD_DOMAIN", "EXAMPLE_API_LOG_LEVEL"):
-        environ.pop(name, None)
+    environ = demo_environment(port, tmp_path / "demo.sqlite3")
+    environ.pop("EXAMPLE_API_LOG_LEVEL", None)
     with output_file.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "example_api.demo"],
@@ -223,3 +237,80 @@ def test_demo_output_says_why_a_request_was_refused(tmp_path: Path) -> None:
     no_token, bad_token = refusals()
     assert "no Authorization header" in no_token
     assert "not-a-token" not in bad_token  # the reason, never the token itself
+
+
+def run_printed(text: str, variable: str, database: Path) -> str:
+    """Run the command the demo printed as ``VARIABLE=$(command)``, as pasted from the
+    repository root; what it printed."""
+    found = re.search(rf"^{variable}=\$\((.+?)\)$", text, re.MULTILINE | re.DOTALL)
+    assert found is not None, f"the demo printed no {variable}=$(...)"
+    # A second terminal: none of the demo's environment, the app's database aside.
+    environ = demo_environment(0, database)
+    done = subprocess.run(
+        ["/bin/sh", "-c", found.group(1)],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_mint_as_printed_and_a_restart_that_keeps_the_issuer(tmp_path: Path) -> None:
+    port = free_port()
+    database = tmp_path / "demo.sqlite3"
+    process, output = start_demo(port, database)
+    text = "".join(output)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert "claimguard mint --role admin" in text
+        minted = run_printed(text, "MINTED_TOKEN", tmp_path / "mint.sqlite3")
+        expired = run_printed(text, "EXPIRED_TOKEN", tmp_path / "mint.sqlite3")
+        answer = requests.get(
+            f"{base}/products", headers={"Authorization": f"Bearer {minted}"}, timeout=TIMEOUT
+        )
+        assert answer.status_code == 200
+        refused = requests.get(
+            f"{base}/products", headers={"Authorization": f"Bearer {expired}"}, timeout=TIMEOUT
+        )
+        assert refused.status_code == 401
+        assert "The access token expired." in refused.headers["WWW-Authenticate"]
+    finally:
+        assert stop(process) == 0
+    key_file = tmp_path / KEY_FILE
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    issuer = re.search(r"!! (http://127\.0\.0\.1:\d+/) signs any token", text)
+    assert issuer is not None
+
+    process, output = start_demo(port, database)
+    try:
+        assert issuer.group(0) in "".join(output)  # the same URL, so the same iss
+        for token in (minted, re.findall(r"export ADMIN_TOKEN='([^']+)'", text)[0]):
+            again = requests.get(
+                f"{base}/products", headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+            )
+            assert again.status_code == 200
+    finally:
+        assert stop(process) == 0
+
+
+def test_a_key_file_others_can_read_stops_the_demo(tmp_path: Path) -> None:
+    key_file = tmp_path / KEY_FILE
+    key_file.write_text("{}")
+    key_file.chmod(0o644)
+    done = subprocess.run(
+        [sys.executable, "-m", "example_api.demo"],
+        cwd=ROOT,
+        env=demo_environment(free_port(), tmp_path / "demo.sqlite3"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "key file cannot be used" in done.stdout
+    assert "mode 0644" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

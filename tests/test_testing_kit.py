@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
 from base64 import urlsafe_b64decode
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +24,7 @@ from claimguard import JWKSCache
 from claimguard import KeySetUnavailableError
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import ForgedKey
+from claimguard.testing.issuer import KeyFile
 
 pytest_plugins = ["pytester"]
 
@@ -665,3 +669,106 @@ def test_failing_test_shows_the_refusal_reason(pytester: pytest.Pytester) -> Non
     result.stdout.fnmatch_lines(
         ["*- Captured log call -*", '*INFO*claimguard*refused GET "/admin": 401 *aud*']
     )
+
+
+# -- a fixed port, given keys, and the key file ---------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_a_fixed_port_is_served_and_a_taken_one_is_an_error() -> None:
+    port = _free_port()
+    with ForgedIssuer(port=port) as issuer:
+        assert issuer.issuer == f"http://127.0.0.1:{port}/"
+        assert requests.get(issuer.jwks_url, timeout=5).json() == issuer.jwks()
+        with pytest.raises(OSError, match="in use") as taken:
+            ForgedIssuer(port=port)
+        assert taken.value.errno == errno.EADDRINUSE
+
+
+def test_given_keys_sign_and_are_all_published() -> None:
+    old, new = ForgedKey.generate("ES256"), ForgedKey.generate("ES256")
+    with ForgedIssuer(keys=[old, new]) as issuer:
+        assert issuer.algorithm == "ES256"
+        assert issuer.kid == new.kid
+        assert [jwk["kid"] for jwk in issuer.jwks()["keys"]] == [old.kid, new.kid]
+        assert decode(issuer.mint())[0]["kid"] == new.kid
+        issuer.validator().validate(
+            issuer.sign({"alg": "ES256", "kid": old.kid}, issuer.claims(), key=old)
+        )
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_a_key_survives_pem(algorithm: str) -> None:
+    key = ForgedKey.generate(algorithm)
+    again = ForgedKey.from_pem(key.kid, algorithm, key.private_pem())
+    assert again.public_jwk() == key.public_jwk()
+    header = {"alg": algorithm, "kid": key.kid}
+    with ForgedIssuer(keys=[key]) as issuer:
+        assert issuer.validator().validate(again.sign(header, issuer.claims(sub="pem")))
+
+
+def test_a_pem_of_another_key_type_is_refused() -> None:
+    rsa_pem = ForgedKey.generate("RS256").private_pem()
+    with pytest.raises(ValueError, match="not a ES256 private key"):
+        ForgedKey.from_pem("k", "ES256", rsa_pem)
+
+
+def test_a_saved_issuer_keeps_its_rotated_keys(tmp_path: Path) -> None:
+    path = tmp_path / "issuer.json"
+    with ForgedIssuer(audience="https://api.example.test/a", roles_claim="/realm/roles") as first:
+        first.rotate()
+        first.save(path)
+        kids = [key.kid for key in first.published_keys]
+        token = first.mint(roles=["admin"])
+    with ForgedIssuer.load(path) as second:
+        assert [key.kid for key in second.published_keys] == kids
+        assert second.kid == kids[-1]
+        assert second.roles_claim == "/realm/roles"
+        assert second.validator().validate(token).roles == frozenset({"admin"})
+
+
+def test_load_on_another_port_moves_the_issuer(tmp_path: Path) -> None:
+    path = tmp_path / "issuer.json"
+    with ForgedIssuer() as first:
+        first.save(path)
+        # The saved port is still taken by the first: load it elsewhere.
+        with ForgedIssuer.load(path, port=0) as moved:
+            assert moved.issuer != first.issuer
+            assert moved.kid == first.kid
+
+
+def test_a_key_file_of_another_user_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = KeyFile("http://127.0.0.1:1/", "aud", "roles", (ForgedKey.generate(),)).write(
+        tmp_path / "issuer.json"
+    )
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(path).st_uid + 1)
+    with pytest.raises(PermissionError, match="belongs to another user"):
+        KeyFile.read(path)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "not json",
+        "[]",
+        '{"format": "something else"}',
+        '{"format": "claimguard.forged-issuer/1", "issuer": "i", "audience": "a", '
+        '"roles_claim": "r", "keys": []}',
+        '{"format": "claimguard.forged-issuer/1", "issuer": "i", "audience": "a", '
+        '"roles_claim": "r", "keys": [{"kid": "k", "alg": "RS256", "private_key_pem": "x"}]}',
+    ],
+)
+def test_a_broken_key_file_is_a_value_error(tmp_path: Path, document: str) -> None:
+    path = tmp_path / "issuer.json"
+    path.write_text(document)
+    path.chmod(0o600)
+    with pytest.raises(ValueError, match="is not a ForgedIssuer key file"):
+        KeyFile.read(path)

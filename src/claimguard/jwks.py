@@ -207,6 +207,12 @@ class JWKSCache:
         """The JWKS URL, or ``None`` while discovery has not run yet."""
         return self._jwks_url
 
+    @property
+    def transport(self) -> Transport | None:
+        """The transport settings lent by the session this cache was given, or ``None``
+        for the defaults: for tools that fetch from the same place the same way."""
+        return self._transport
+
     def add_listener(self, callback: Callable[[KeySet], None]) -> None:
         """Call ``callback(key_set)`` after every successful fetch (e.g. to drop cached
         tokens whose key left the set). It runs in the fetching thread; keep it quick."""

@@ -11,6 +11,7 @@ disallowed by default: they have no entry at all, so no configuration can enable
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -31,9 +32,12 @@ __all__ = [
     "MAX_KID_LENGTH",
     "SUPPORTED_ALGORITHMS",
     "KeySet",
+    "UnusableKeyError",
     "VerificationKey",
     "algorithm",
+    "import_jwk",
     "is_short_kid",
+    "jwk_thumbprint",
     "load_jwks",
 ]
 
@@ -118,21 +122,21 @@ class KeySet:
         return self.keys[0] if len(self.keys) == 1 else None
 
 
-class _Unusable(Exception):
-    pass
+class UnusableKeyError(Exception):
+    """A JWK that cannot verify tokens here; its message says why, for logs and tools."""
 
 
 def _rsa(jwk: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
     key = algorithm("RS256").from_jwk(dict(jwk))
     if not isinstance(key, rsa.RSAPublicKey):
-        raise _Unusable("not an RSA public key")
+        raise UnusableKeyError("not an RSA public key")
     if not _MIN_RSA_BITS <= key.key_size <= _MAX_RSA_BITS:
-        raise _Unusable(
+        raise UnusableKeyError(
             f"RSA key of {key.key_size} bits is outside {_MIN_RSA_BITS}-{_MAX_RSA_BITS}"
         )
     exponent = key.public_numbers().e
     if exponent % 2 == 0 or not 3 <= exponent < _MAX_RSA_EXPONENT:
-        raise _Unusable("RSA public exponent is not an odd number from 3 to 2**32")
+        raise UnusableKeyError("RSA public exponent is not an odd number from 3 to 2**32")
     return key, frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 
 
@@ -140,19 +144,19 @@ def _ec(jwk: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
     crv = jwk.get("crv")
     alg = _EC_CURVES.get(crv) if isinstance(crv, str) else None
     if alg is None:
-        raise _Unusable(f"EC curve {loggable(jwk.get('crv'))} is not P-256/P-384/P-521")
+        raise UnusableKeyError(f"EC curve {loggable(jwk.get('crv'))} is not P-256/P-384/P-521")
     key = algorithm(alg).from_jwk(dict(jwk))
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise _Unusable("not an EC public key")
+        raise UnusableKeyError("not an EC public key")
     return key, frozenset({alg})
 
 
 def _okp(jwk: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
     if jwk.get("crv") != "Ed25519":
-        raise _Unusable(f"OKP curve {loggable(jwk.get('crv'))} is not Ed25519")
+        raise UnusableKeyError(f"OKP curve {loggable(jwk.get('crv'))} is not Ed25519")
     key = algorithm("EdDSA").from_jwk(dict(jwk))
     if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise _Unusable("not an Ed25519 public key")
+        raise UnusableKeyError("not an Ed25519 public key")
     return key, frozenset({"EdDSA"})
 
 
@@ -168,44 +172,64 @@ _THUMBPRINT_MEMBERS = {
 }
 
 
-def _thumbprint(jwk: Mapping[str, Any]) -> str:
+def _thumbprint_digest(jwk: Mapping[str, Any]) -> bytes:
+    # RFC 7638 §3.1-3.3: the required members only, sorted, no whitespace, UTF-8.
     members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
-    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
-def _import(jwk: Any) -> VerificationKey:
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 thumbprint of an RSA, EC or OKP public JWK, as DPoP's ``jkt`` carries
+    it (RFC 9449 §6.1): unpadded base64url of the SHA-256 of the key's canonical JSON.
+
+    :raises KeyError: the JWK lacks a member its ``kty`` requires, or has another ``kty``.
+    """
+    return base64.urlsafe_b64encode(_thumbprint_digest(jwk)).rstrip(b"=").decode("ascii")
+
+
+def _thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The same thumbprint in hex: :attr:`VerificationKey.thumbprint`."""
+    return _thumbprint_digest(jwk).hex()
+
+
+def import_jwk(jwk: Any) -> VerificationKey:
+    """One public JWK as a :class:`VerificationKey`, with every rule a key set's entry
+    must meet (type, curve, size, use, key_ops, kid, a declared alg that fits).
+
+    :raises UnusableKeyError: saying why the key is skipped.
+    """
     if not isinstance(jwk, dict):
-        raise _Unusable("entry is not a JSON object")
+        raise UnusableKeyError("entry is not a JSON object")
     kty = jwk.get("kty")
     importer = _IMPORTERS.get(kty) if isinstance(kty, str) else None
     if importer is None:
-        raise _Unusable(f"kty {loggable(kty)} is not RSA, EC or OKP")
+        raise UnusableKeyError(f"kty {loggable(kty)} is not RSA, EC or OKP")
     if not _PRIVATE_MEMBERS.isdisjoint(jwk):
-        raise _Unusable("entry holds private key material")
+        raise UnusableKeyError("entry holds private key material")
     use = jwk.get("use")
     if use is not None and use != "sig":
-        raise _Unusable(f"use {loggable(use)} is not 'sig'")  # RFC 7517 §4.2
+        raise UnusableKeyError(f"use {loggable(use)} is not 'sig'")  # RFC 7517 §4.2
     key_ops = jwk.get("key_ops")
     if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
-        raise _Unusable("key_ops does not allow 'verify'")  # RFC 7517 §4.3
+        raise UnusableKeyError("key_ops does not allow 'verify'")  # RFC 7517 §4.3
     kid = jwk.get("kid")
     if kid is not None and not is_short_kid(kid):
-        raise _Unusable("kid is not a short string")
+        raise UnusableKeyError("kid is not a short string")
     try:
         public_key, algorithms = importer(jwk)
         thumbprint = _thumbprint(jwk)
-    except _Unusable:
+    except UnusableKeyError:
         raise
     except Exception as exc:  # PyJWT raises several kinds for bad members
-        raise _Unusable(f"key material does not import ({type(exc).__name__})") from exc
+        raise UnusableKeyError(f"key material does not import ({type(exc).__name__})") from exc
     declared = jwk.get("alg")
     if declared is not None:
         # RFC 7517 §4.4: a key that names its algorithm is used with that one only.
         # (A non-string alg must be refused here, not raise: one odd entry may not
         # cost the whole set.)
         if not isinstance(declared, str) or declared not in algorithms:
-            raise _Unusable(f"alg {loggable(declared)} does not fit kty {kty}")
+            raise UnusableKeyError(f"alg {loggable(declared)} does not fit kty {kty}")
         algorithms = frozenset({declared})
     return VerificationKey(kid, str(kty), algorithms, public_key, thumbprint)
 
@@ -233,8 +257,8 @@ def load_jwks(document: Any, source: str = "JWKS") -> KeySet:
         )
     for index, entry in enumerate(entries[:MAX_KEYS]):
         try:
-            imported.append(_import(entry))
-        except _Unusable as why:
+            imported.append(import_jwk(entry))
+        except UnusableKeyError as why:
             skipped += 1
             log.info("%s: skipped key #%d: %s", source, index, why)
 

@@ -272,3 +272,29 @@ def test_issuer_without_trailing_slash(tmp_path: Path) -> None:
             wrong.stop()
     finally:
         bare.stop()
+
+
+def test_doctor_against_the_provider(provider: OIDCProvider, tmp_path: Path) -> None:
+    """``flask claimguard doctor`` on example_api configured with nothing but the issuer:
+    discovery, the provider's keys and its clock all check out."""
+    from claimguard.cli import cli
+    from example_api import create_app
+
+    app = create_app(
+        {
+            "CLAIMGUARD_ISSUER": provider.issuer,
+            "CLAIMGUARD_AUDIENCE": AUDIENCE,
+            "CLAIMGUARD_ROLES_CLAIM": ROLES,
+            "CLAIMGUARD_ALGORITHMS": ["RS256", "PS256", "ES256", "EdDSA"],
+            "EXAMPLE_API_DATABASE": str(tmp_path / "products.sqlite3"),
+        }
+    )
+    result = app.test_cli_runner().invoke(cli, ["doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    (report,) = document["issuers"]
+    statuses = {check["check"]: check["status"] for check in report["checks"]}
+    assert statuses == {"discovery": "ok", "jwks": "ok", "keys": "ok", "clock": "ok"}
+    assert report["discovery_url"] == provider.base + "/.well-known/openid-configuration"
+    published = [key.kid for key in provider.keys]
+    assert [key["kid"] for key in report["keys"] if key["usable"]] == published

@@ -4,13 +4,20 @@ It generates signing keys, serves OpenID Connect discovery and a JWKS over HTTP 
 loopback port, and mints signed access tokens shaped like Auth0's. Tests then run the
 real key path: discovery, JWKS fetch, caching, rotation and outages.
 
-.. warning:: development and tests only. Its keys live in memory and anyone who can
-   reach the port can read the public half; it is not an authorization server.
+It can also outlive a process: :meth:`ForgedIssuer.save` writes its keys, issuer URL,
+audience and roles claim to a key file (owner-only, see :class:`KeyFile`), and
+:meth:`ForgedIssuer.load` serves them again on the same port, so tokens minted before a
+restart still validate after it. ``make demo`` keeps its development issuer that way.
+
+.. warning:: development and tests only. Its keys live in memory (or in that key file)
+   and anyone who can reach the port can read the public half; it is not an
+   authorization server.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 import time
@@ -19,14 +26,20 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import MutableMapping
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
 from typing import TypeVar
+from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -36,11 +49,25 @@ from ..keys import SUPPORTED_ALGORITHMS
 from ..keys import algorithm as algorithm_object
 from ..validation import TokenValidator
 
-__all__ = ["ForgedIssuer", "ForgedKey"]
+if TYPE_CHECKING:
+    from .dpop import DPoPKey
+
+__all__ = ["ForgedIssuer", "ForgedKey", "KeyFile"]
 
 DEFAULT_AUDIENCE = "https://api.example.test"
 DEFAULT_ROLES_CLAIM = "https://my-app.example.com/roles"
 DEFAULT_SUBJECT = "auth0|forged-user"
+
+#: What a key file says about itself, first thing, to whoever opens it.
+KEY_FILE_WARNING = (
+    "DEVELOPMENT ONLY: the private signing keys of a local test issuer (claimguard's "
+    "ForgedIssuer). Anyone holding them can mint any token this issuer's apps accept: "
+    "never copy them elsewhere, and never trust this issuer in production."
+)
+#: The ``format`` member of a key file: its layout, versioned.
+KEY_FILE_FORMAT = "claimguard.forged-issuer/1"
+#: Permission bits a key file may not have: any access for the group or others.
+_NOT_OWNER_ONLY = 0o077
 
 #: Where ``app.extensions`` records that claimguard is set up on an app.
 _EXTENSION_KEY = "claimguard"
@@ -101,6 +128,196 @@ class ForgedKey:
             private = ed25519.Ed25519PrivateKey.generate()
         return cls(kid or secrets.token_urlsafe(12), algorithm, private)
 
+    def sign(self, header: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
+        """A compact JWS (RFC 7515 §7.1) of ``header`` and ``payload``, signed by this key
+        under its algorithm. The header is taken as given: set ``alg`` and ``kid``."""
+        return _compact_jws(header, payload, self.private_key, self.algorithm)
+
+    def private_pem(self) -> str:
+        """The private key as unencrypted PKCS #8 PEM (RFC 5958), as a key file holds it."""
+        return self.private_key.private_bytes(  # type: ignore[no-any-return]
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+
+    @classmethod
+    def from_pem(cls, kid: str, algorithm: str, pem: str) -> ForgedKey:
+        """The key :meth:`private_pem` wrote, back.
+
+        :raises ValueError: the algorithm is not one claimguard verifies, or ``pem`` is
+            not an unencrypted private key of a type that algorithm uses.
+        """
+        if algorithm not in SUPPORTED_ALGORITHMS:
+            raise ValueError(f"ForgedIssuer cannot sign {algorithm!r}")
+        private = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        expected: type[Any] = rsa.RSAPrivateKey
+        if algorithm in _EC_CURVES:
+            expected = ec.EllipticCurvePrivateKey
+        elif algorithm == "EdDSA":
+            expected = ed25519.Ed25519PrivateKey
+        if not isinstance(private, expected):
+            raise ValueError(f"key {kid!r} is not a {algorithm} private key")
+        return cls(kid, algorithm, private)
+
+
+def _compact_jws(
+    header: Mapping[str, Any] | bytes,
+    payload: Mapping[str, Any] | bytes,
+    private_key: Any,
+    algorithm: str,
+) -> str:
+    """``BASE64URL(header).BASE64URL(payload).BASE64URL(signature)`` (RFC 7515 §7.1);
+    a mapping is serialised as JSON, bytes are taken as they are."""
+    encoded = [
+        b64url(part if isinstance(part, bytes) else json.dumps(part).encode("utf-8"))
+        for part in (header, payload)
+    ]
+    signing_input = ".".join(encoded).encode("ascii")
+    signature = algorithm_object(algorithm).sign(signing_input, private_key)
+    return ".".join([*encoded, b64url(signature)])
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """A :class:`ForgedIssuer` on disk: its issuer URL, audience, roles claim and private
+    keys, so that it can stop and start again as the same issuer.
+
+    The file is JSON, labelled for whoever opens it::
+
+        {
+          "warning": "DEVELOPMENT ONLY: ...",
+          "format": "claimguard.forged-issuer/1",
+          "issuer": "http://127.0.0.1:41937/",
+          "audience": "https://products.example.com",
+          "roles_claim": "https://my-app.example.com/roles",
+          "keys": [{"kid": "...", "alg": "RS256", "private_key_pem": "-----BEGIN ..."}]
+        }
+
+    The last key signs; every key is published. The file is owner-only: :meth:`write`
+    creates it with mode ``0600`` and :meth:`read` refuses one that is not.
+    """
+
+    issuer: str
+    audience: str
+    roles_claim: str
+    keys: tuple[ForgedKey, ...]
+
+    @property
+    def signing_key(self) -> ForgedKey:
+        """The key new tokens are signed with (the last one)."""
+        return self.keys[-1]
+
+    @property
+    def port(self) -> int:
+        """The issuer URL's port.
+
+        :raises ValueError: the URL names no port.
+        """
+        port = urlsplit(self.issuer).port
+        if port is None:
+            raise ValueError(f"the issuer URL {self.issuer!r} names no port")
+        return port
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document :meth:`write` stores."""
+        return {
+            "warning": KEY_FILE_WARNING,
+            "format": KEY_FILE_FORMAT,
+            "issuer": self.issuer,
+            "audience": self.audience,
+            "roles_claim": self.roles_claim,
+            "keys": [
+                {"kid": key.kid, "alg": key.algorithm, "private_key_pem": key.private_pem()}
+                for key in self.keys
+            ],
+        }
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the file at ``path`` (its folder is created if missing); its path.
+
+        The keys are never readable by anyone else, not even for a moment: they go into
+        a new file created with mode ``0600`` (``O_EXCL``, so never into a file or link
+        someone else prepared), which then replaces ``path`` in one step.
+        """
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        descriptor = os.open(temporary, flags, 0o600)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                # The umask may only have removed bits from 0600; set exactly these.
+                os.fchmod(handle.fileno(), 0o600)
+                json.dump(self.as_dict(), handle, indent=2)
+                handle.write("\n")
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return target
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> KeyFile:
+        """The key file at ``path``, if it is still private to us.
+
+        :raises FileNotFoundError: there is no such file.
+        :raises PermissionError: it belongs to another user, or its group or others have
+            any access to it: private keys others could read (or swap) are not used.
+        :raises ValueError: it is not a key file :meth:`write` wrote.
+        """
+        with open(path, encoding="utf-8") as handle:
+            _check_owner_only(path, os.fstat(handle.fileno()))
+            try:
+                document = json.load(handle)
+            except ValueError as exc:
+                raise ValueError(f"{path} is not a ForgedIssuer key file: {exc}") from None
+        return cls._from_document(path, document)
+
+    @classmethod
+    def _from_document(cls, path: str | os.PathLike[str], document: object) -> KeyFile:
+        def broken(what: str) -> ValueError:
+            return ValueError(f"{path} is not a ForgedIssuer key file: {what}")
+
+        if not isinstance(document, dict) or document.get("format") != KEY_FILE_FORMAT:
+            raise broken(f"its format is not {KEY_FILE_FORMAT!r}")
+        texts: dict[str, str] = {}
+        for name in ("issuer", "audience", "roles_claim"):
+            value = document.get(name)
+            if not isinstance(value, str) or not value:
+                raise broken(f"{name!r} is not a string")
+            texts[name] = value
+        entries = document.get("keys")
+        if not isinstance(entries, list) or not entries:
+            raise broken("it holds no keys")
+        keys = []
+        for entry in entries:
+            if not isinstance(entry, dict) or not all(
+                isinstance(entry.get(name), str) for name in ("kid", "alg", "private_key_pem")
+            ):
+                raise broken("a key lacks its kid, alg or private_key_pem")
+            try:
+                keys.append(
+                    ForgedKey.from_pem(entry["kid"], entry["alg"], entry["private_key_pem"])
+                )
+            except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+                raise broken(str(exc)) from None
+        return cls(texts["issuer"], texts["audience"], texts["roles_claim"], tuple(keys))
+
+
+def _check_owner_only(path: str | os.PathLike[str], status: os.stat_result) -> None:
+    """Refuse a key file another user owns, or that its group or others may access."""
+    if status.st_uid != os.geteuid():
+        raise PermissionError(
+            f"{path} belongs to another user (uid {status.st_uid}): its keys are not used"
+        )
+    mode = status.st_mode & 0o777
+    if mode & _NOT_OWNER_ONLY:
+        raise PermissionError(
+            f"{path} is open to group or others (mode {mode:04o}) but holds private keys: "
+            f"delete it (new keys are made) or make it owner-only with chmod 600"
+        )
+
 
 @dataclass
 class _Override:
@@ -131,6 +348,17 @@ class ForgedIssuer:
         writes nested objects.
     :param algorithm: ``"RS256"`` (default), ``"PS256"``, ``"ES256"``, ``"EdDSA"``, …
     :param trailing_slash: whether the issuer URL ends with ``/``, as Auth0's does.
+    :param port: the loopback port to serve on; ``0`` (default) takes a free one. A fixed
+        port keeps the issuer URL, and so ``iss``, the same from one run to the next.
+    :param keys: sign with these keys (the last one) instead of a new one, e.g. a
+        :class:`KeyFile`'s; ``algorithm`` is then the last key's.
+    :raises OSError: ``port`` is taken.
+
+    .. attribute:: clock_offset
+
+       Seconds added to this issuer's clock in the ``Date`` header of its answers
+       (``0`` by default): ``issuer.clock_offset = 600`` makes an issuer whose clock
+       runs ten minutes ahead, for clock-skew checks. Minted tokens keep the true time.
     """
 
     def __init__(
@@ -140,16 +368,20 @@ class ForgedIssuer:
         roles_claim: str = DEFAULT_ROLES_CLAIM,
         algorithm: str = "RS256",
         trailing_slash: bool = True,
+        port: int = 0,
+        keys: Sequence[ForgedKey] = (),
     ) -> None:
         self.audience = audience
         self.roles_claim = roles_claim
-        self.algorithm = algorithm
+        self.algorithm = keys[-1].algorithm if keys else algorithm
         self._trailing_slash = trailing_slash
+        self._port = port
         self._lock = threading.Lock()
-        self._keys: list[ForgedKey] = [ForgedKey.generate(algorithm)]
+        self._keys: list[ForgedKey] = list(keys) or [ForgedKey.generate(algorithm)]
         self._published: list[ForgedKey] = list(self._keys)
         self._outage = False
         self._override: _Override | None = None
+        self.clock_offset = 0.0
         self.jwks_requests = 0
         self.discovery_requests = 0
         self._server: ThreadingHTTPServer | None = None
@@ -159,10 +391,11 @@ class ForgedIssuer:
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> ForgedIssuer:
-        """Start serving on a free loopback port (done by the constructor)."""
+        """Start serving on the loopback port asked for, else a free one (done by the
+        constructor)."""
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -183,6 +416,40 @@ class ForgedIssuer:
 
     def __enter__(self) -> ForgedIssuer:
         return self
+
+    # -- persistence ----------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write this issuer's URL, audience, roles claim and signing keys to a
+        :class:`KeyFile` at ``path`` (mode ``0600``), for :meth:`load`; its path.
+
+        Keys added with :meth:`publish` only are not saved; after :meth:`load` every
+        saved key is published again.
+        """
+        record = KeyFile(self.issuer, self.audience, self.roles_claim, tuple(self._keys))
+        return record.write(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, port: int | None = None) -> ForgedIssuer:
+        """The issuer :meth:`save` wrote at ``path``, serving again: same keys, audience
+        and roles claim, and the same URL when its port is free, so the tokens it
+        minted before still validate::
+
+            issuer = ForgedIssuer.load(path)     # OSError if the port is taken now
+
+        :param port: serve on this port instead of the saved one (``0``: a free one);
+            the issuer URL, and so ``iss``, then changes.
+        :raises FileNotFoundError, PermissionError, ValueError: see :meth:`KeyFile.read`.
+        :raises OSError: the port is taken.
+        """
+        record = KeyFile.read(path)
+        return cls(
+            audience=record.audience,
+            roles_claim=record.roles_claim,
+            trailing_slash=record.issuer.endswith("/"),
+            port=record.port if port is None else port,
+            keys=record.keys,
+        )
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -320,6 +587,7 @@ class ForgedIssuer:
         *,
         headers: Mapping[str, Any] | None = None,
         key: ForgedKey | None = None,
+        dpop_key: DPoPKey | None = None,
         **claims: Any,
     ) -> str:
         """A signed access token.
@@ -327,6 +595,8 @@ class ForgedIssuer:
         :param headers: header overrides (``{"kid": …}``, ``{"typ": "at+jwt"}``; ``None``
             values remove a member).
         :param key: sign with this key instead of the current one.
+        :param dpop_key: bind the token to this client key (RFC 9449 §6.1): the token
+            carries ``cnf: {"jkt": dpop_key.thumbprint}`` (an explicit ``cnf=`` wins).
         :param claims: ``roles=``, ``scope=``, ``permissions=``, ``expires_in=`` and any
             claim (``aud=``, ``iss=``, ``sub=None`` …); see :meth:`claims`.
         """
@@ -334,6 +604,8 @@ class ForgedIssuer:
         header: dict[str, Any] = {"alg": signer.algorithm, "typ": "JWT", "kid": signer.kid}
         header.update(headers or {})
         header = {name: value for name, value in header.items() if value is not None}
+        if dpop_key is not None:
+            claims = {"cnf": {"jkt": dpop_key.thumbprint}, **claims}
         return self.sign(header, self.claims(**claims), key=signer)
 
     def sign(
@@ -350,14 +622,7 @@ class ForgedIssuer:
         (default: the key's), whatever the header says: this is how tests forge tokens.
         """
         signer = key or self.current_key
-        encoded = [
-            b64url(part if isinstance(part, bytes) else json.dumps(part).encode("utf-8"))
-            for part in (header, payload)
-        ]
-        signing_input = ".".join(encoded).encode("ascii")
-        alg = algorithm_object(algorithm or signer.algorithm)
-        signature = alg.sign(signing_input, signer.private_key)
-        return ".".join([*encoded, b64url(signature)])
+        return _compact_jws(header, payload, signer.private_key, algorithm or signer.algorithm)
 
     # -- wiring ---------------------------------------------------------------------
 
@@ -569,6 +834,13 @@ def _handler_for(issuer: ForgedIssuer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (size cap, timeout): that is the point
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            # The Date header (RFC 9110 §6.6.1) is read on the issuer's clock, which
+            # tests may set off ours by clock_offset seconds.
+            if timestamp is None:
+                timestamp = time.time() + issuer.clock_offset
+            return super().date_time_string(timestamp)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
