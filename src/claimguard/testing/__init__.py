@@ -14,13 +14,22 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 if TYPE_CHECKING:
+    from .dpop import DPoPKey as DPoPKey
+    from .dpop import make_proof as make_proof
     from .issuer import ForgedIssuer as ForgedIssuer
     from .issuer import ForgedKey as ForgedKey
 
-__all__ = ["ForgedIssuer", "ForgedKey"]
+__all__ = ["DPoPKey", "ForgedIssuer", "ForgedKey", "make_proof"]
+_DPOP = frozenset({"DPoPKey", "make_proof"})
 
 
 def __getattr__(name: str) -> Any:
+    if name in _DPOP:
+        from . import dpop
+
+        value = getattr(dpop, name)
+        globals()[name] = value
+        return value
     if name in __all__:
         from . import issuer
 
