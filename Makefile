@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.signals
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests example_api example_web bench examples
