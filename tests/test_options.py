@@ -16,6 +16,7 @@ from claimguard import ClaimGuard
 from claimguard import ConfigurationError
 from claimguard import JWKSCache
 from claimguard import TokenValidator
+from claimguard.dpop_settings import DPoPSettings
 from claimguard.options import DEFAULTS
 from claimguard.options import OPTIONS
 from claimguard.options import check_number
@@ -55,6 +56,7 @@ def test_constructor_defaults_come_from_the_table(constructor: type) -> None:
 
 def test_settings_read_every_number_of_the_table() -> None:
     fields = {field.name for field in dataclasses.fields(Settings)}
+    fields |= {f"dpop_{field.name}" for field in dataclasses.fields(DPoPSettings)}
     numbers = [option for option in OPTIONS if option.low is not None]
     assert {option.key.removeprefix("CLAIMGUARD_").lower() for option in numbers} <= fields
 

@@ -64,13 +64,40 @@ CONTRACT = {
         401,
         "The access token is bound to a key and cannot be used as a bearer token.",
     ),
+    "dpop.missing": (400, "The request has no DPoP proof."),
+    "dpop.several": (400, "The request carries more than one DPoP proof."),
+    "dpop.malformed": (400, "The DPoP proof is malformed."),
+    "dpop.with_bearer": (400, "A DPoP proof was sent with the Bearer scheme."),
+    "dpop.invalid": (401, "The DPoP proof is invalid."),
+    "dpop.type": (401, "The DPoP proof is invalid."),
+    "dpop.algorithm": (401, "The DPoP proof uses an unsupported algorithm."),
+    "dpop.key": (401, "The DPoP proof is invalid."),
+    "dpop.signature": (401, "The DPoP proof signature is invalid."),
+    "dpop.method": (401, "The DPoP proof is invalid."),
+    "dpop.url": (401, "The DPoP proof is invalid."),
+    "dpop.iat": (401, "The DPoP proof is too old or not valid yet."),
+    "dpop.jti": (401, "The DPoP proof is invalid."),
+    "dpop.ath": (401, "The DPoP proof is invalid."),
+    "dpop.binding": (401, "The DPoP proof key does not match the access token."),
+    "dpop.replay": (401, "The DPoP proof was already used."),
+    "dpop.nonce_required": (401, "The DPoP proof must carry a fresh server nonce."),
+    "dpop.nonce": (401, "The DPoP proof must carry a fresh server nonce."),
+    "token.unbound": (401, "The access token is not bound to a DPoP key."),
+    "token.dpop_required": (401, "This API requires a DPoP-bound access token."),
+    "dpop.store_unavailable": (503, "The DPoP proof cannot be checked right now."),
     "roles.missing": (403, "The access token lacks a required role."),
     "scopes.missing": (403, "The access token lacks a required scope."),
     "permissions.missing": (403, "The access token lacks a required permission."),
 }
 
 #: The codes only a class default carries: an error raised without a reason.
-GENERIC = {"server.error", "request.unauthorized", "token.invalid"}
+GENERIC = {"server.error", "request.unauthorized", "token.invalid", "dpop.invalid"}
+#: DPoP's codes, each caused in tests/test_dpop.py (the verifier's) and
+#: tests/test_dpop_flask.py (the Flask layer's).
+DPOP = {code for code in CONTRACT if code.startswith("dpop.")} | {
+    "token.unbound",
+    "token.dpop_required",
+}
 
 
 def test_the_table_is_the_contract() -> None:
@@ -254,7 +281,7 @@ def test_every_specific_code_can_happen(issuer: ForgedIssuer) -> None:
     """Each code other than the class defaults is raised by claimguard itself, with the
     table's status and sentence; together they cover the whole table."""
     refusals = _refusals(issuer)
-    assert set(refusals) | GENERIC == set(REASONS)
+    assert set(refusals) | GENERIC | DPOP == set(REASONS)
     for code, cause in refusals.items():
         with pytest.raises(ClaimGuardError) as info:
             cause()

@@ -8,8 +8,9 @@ The grammar is::
 This module tells three situations apart, because RFC 6750 §3.1 answers them
 differently:
 
-* no credentials at all (no header, an empty one, or another scheme such as ``Basic``
-  or ``DPoP``) → :class:`~claimguard.errors.MissingTokenError` (401, bare challenge);
+* no credentials at all (no header, an empty one, another scheme such as ``Basic``, or
+  ``DPoP`` where DPoP is off) → :class:`~claimguard.errors.MissingTokenError` (401, bare
+  challenge);
 * a malformed request (``Bearer`` with no token, extra parts, characters outside
   b64token, several credentials folded into one value, a token both in the query
   string and in the header) → :class:`~claimguard.errors.InvalidRequestError` (400);
@@ -24,7 +25,14 @@ from .errors import InvalidRequestError
 from .errors import InvalidTokenError
 from .errors import MissingTokenError
 
-__all__ = ["MAX_TOKEN_BYTES", "parse_authorization"]
+__all__ = ["BEARER", "DPOP", "MAX_TOKEN_BYTES", "parse_authorization", "parse_credentials"]
+
+#: The schemes, as :func:`parse_credentials` names them.
+BEARER = "Bearer"
+DPOP = "DPoP"
+# Auth-scheme names are case-insensitive (RFC 9110 §11.1).
+_SCHEMES = {"bearer": BEARER}
+_SCHEMES_WITH_DPOP = {"bearer": BEARER, "dpop": DPOP}
 
 #: Largest token accepted, in bytes (check order, step 1). Larger ones are refused before
 #: any parsing, so a huge header costs a length check only.
@@ -44,6 +52,8 @@ _PLAIN_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 def parse_authorization(value: str | bytes | None, *, query_token: bool = False) -> str:
     """Return the bearer token carried by an ``Authorization`` header value.
 
+    The ``Bearer`` scheme only: see :func:`parse_credentials` for ``DPoP`` as well.
+
     :param value: the header value as received, or ``None`` when the header is absent.
         Servers fold repeated headers into one comma-separated value; such a value is
         refused as several credentials. Raw ``bytes`` (as ASGI servers hand them over)
@@ -57,10 +67,27 @@ def parse_authorization(value: str | bytes | None, *, query_token: bool = False)
     :raises InvalidRequestError: the header is malformed.
     :raises InvalidTokenError: the token exceeds :data:`MAX_TOKEN_BYTES`.
     """
+    return parse_credentials(value, query_token=query_token)[1]
+
+
+def parse_credentials(
+    value: str | bytes | None, *, query_token: bool = False, dpop: bool = False
+) -> tuple[str, str]:
+    """Return the scheme (``"Bearer"`` or ``"DPoP"``) and the token of an
+    ``Authorization`` header value.
+
+    With ``dpop=False`` the ``DPoP`` scheme counts as no credentials, as any other
+    scheme. With ``dpop=True`` it takes the same token grammar as ``Bearer`` (RFC 9449
+    §7.1: ``token68``), and the same refusals apply to it.
+
+    :raises MissingTokenError: no credentials of an accepted scheme were sent.
+    :raises InvalidRequestError: the header is malformed.
+    :raises InvalidTokenError: the token exceeds :data:`MAX_TOKEN_BYTES`.
+    """
     if type(value) is str and not query_token and len(value) <= MAX_TOKEN_BYTES + 7:
         plain = _PLAIN_BEARER.fullmatch(value)
         if plain is not None:
-            return plain.group(1)
+            return BEARER, plain.group(1)
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     elif value is not None and not isinstance(value, str):
@@ -68,19 +95,20 @@ def parse_authorization(value: str | bytes | None, *, query_token: bool = False)
     if value is None or not value.strip(_OWS):
         raise MissingTokenError(detail="no Authorization header")
     value = value.strip(_OWS)
+    accepted = _SCHEMES_WITH_DPOP if dpop else _SCHEMES
     scheme, rest = _split_scheme(value)
-    is_bearer = scheme.lower() == "bearer"
+    known = accepted.get(scheme.lower())
 
     if "," in value:
         # Several credentials in one value: repeated headers folded by the server
         # (RFC 9110 §5.3), or a client sending two schemes at once.
-        if is_bearer or _mentions_bearer(value):
+        if known is not None or _mentions(value, accepted):
             raise InvalidRequestError(
                 reason="request.several_credentials",
                 detail="several credentials in the Authorization header",
             )
         raise MissingTokenError(detail="Authorization header uses another scheme")
-    if not is_bearer:
+    if known is None:
         raise MissingTokenError(detail="Authorization header uses another scheme")
     if query_token:
         raise InvalidRequestError(
@@ -89,17 +117,17 @@ def parse_authorization(value: str | bytes | None, *, query_token: bool = False)
         )
     if not rest:
         raise InvalidRequestError(
-            reason="request.empty_token", detail="Bearer scheme without a token"
+            reason="request.empty_token", detail=f"{known} scheme without a token"
         )
-    # RFC 6750 §2.1: "Bearer" 1*SP b64token. At least one space must separate the scheme
-    # from the token. The scheme ends at the first character that is not a tchar, and
-    # "/" is a b64token character but no tchar: without this check "Bearer/abc" would
-    # yield the token "/abc". A tab, a line break or anything else after the spaces is
-    # left in place and fails the b64token grammar below.
+    # RFC 6750 §2.1: "Bearer" 1*SP b64token (RFC 9449 §7.1: the same for DPoP). At least
+    # one space must separate the scheme from the token. The scheme ends at the first
+    # character that is not a tchar, and "/" is a b64token character but no tchar:
+    # without this check "Bearer/abc" would yield the token "/abc". A tab, a line break
+    # or anything else after the spaces is left in place and fails the grammar below.
     if not rest.startswith(" "):
         raise InvalidRequestError(
             reason="request.malformed",
-            detail="no space between the Bearer scheme and the token",
+            detail=f"no space between the {known} scheme and the token",
         )
     token = rest.lstrip(" ")
     if len(token) > MAX_TOKEN_BYTES:
@@ -112,7 +140,7 @@ def parse_authorization(value: str | bytes | None, *, query_token: bool = False)
             reason="request.malformed",
             detail="token has characters outside RFC 6750 b64token, or extra parts",
         )
-    return token
+    return known, token
 
 
 def _split_scheme(value: str) -> tuple[str, str]:
@@ -122,5 +150,5 @@ def _split_scheme(value: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def _mentions_bearer(value: str) -> bool:
-    return any(_split_scheme(part.strip(_OWS))[0].lower() == "bearer" for part in value.split(","))
+def _mentions(value: str, accepted: dict[str, str]) -> bool:
+    return any(_split_scheme(part.strip(_OWS))[0].lower() in accepted for part in value.split(","))

@@ -198,10 +198,32 @@ class Diagnosis:
 
 
 def settings_summary(settings: Settings) -> dict[str, Any]:
-    """Every setting by its ``Settings`` field name, lists as lists (JSON-ready)."""
-    return {
-        item.name: _plain(getattr(settings, item.name)) for item in dataclasses.fields(settings)
+    """Every setting by its ``Settings`` field name, lists as lists (JSON-ready); the DPoP
+    settings as ``dpop_*``. The nonce secret is never shown, only whether it is set."""
+    summary = {
+        item.name: _plain(getattr(settings, item.name))
+        for item in dataclasses.fields(settings)
+        if item.name != "dpop"
     }
+    for item in dataclasses.fields(settings.dpop):
+        value = getattr(settings.dpop, item.name)
+        if item.name == "nonce_secret":
+            value = "set" if value is not None else None
+        elif item.name == "replay_store" and not isinstance(value, str):
+            value = f"<{type(value).__name__}>"
+        elif item.name == "replay_store":
+            value = _without_password(value)
+        summary[f"dpop_{item.name}"] = _plain(value)
+    return summary
+
+
+def _without_password(url: str) -> str:
+    """A store URL with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _plain(value: object) -> object:

@@ -146,8 +146,15 @@ class ClaimGuardError(Exception):
         # must not send the log-only detail to the client.
         super().__init__(self.description)
 
-    def www_authenticate(self, realm: str) -> str | None:
-        """The ``WWW-Authenticate`` value for this error, or ``None`` for no header."""
+    def www_authenticate(
+        self, realm: str, scheme: str | None = None, algs: str | None = None
+    ) -> str | None:
+        """The ``WWW-Authenticate`` value for this error, or ``None`` for no header.
+
+        :param scheme: the challenge's auth-scheme, ``Bearer`` (RFC 6750 §3) or ``DPoP``
+            (RFC 9449 §7.1); by default the error's own.
+        :param algs: for ``DPoP``, the proof algorithms accepted.
+        """
         return None
 
     def body(self) -> dict[str, object]:
@@ -209,14 +216,25 @@ class BearerError(ClaimGuardError):
 
     status_code = 401
     default_reason = "request.unauthorized"
+    #: The auth-scheme of the challenge (``Bearer``; the DPoP errors say ``DPoP``).
+    scheme: str = "Bearer"
+    #: For the ``DPoP`` scheme, the ``algs`` parameter (RFC 9449 §7.1), when known.
+    algs: str | None = None
 
-    def www_authenticate(self, realm: str) -> str:
-        parts = [f'Bearer realm="{_challenge_safe(realm)}"']
+    def www_authenticate(
+        self, realm: str, scheme: str | None = None, algs: str | None = None
+    ) -> str:
+        scheme = scheme or self.scheme
+        parts = [f'{scheme} realm="{_challenge_safe(realm)}"']
         if self.error is not None:
-            # RFC 6750 §3: error, error_description and scope are auth-params.
+            # RFC 6750 §3 (and RFC 9449 §7.1 for DPoP): error, error_description and
+            # scope are auth-params.
             parts.append(f'error="{self.error}"')
             parts.append(f'error_description="{self.description}"')
             parts.extend(self._extra_params())
+        algs = algs or self.algs
+        if scheme == "DPoP" and algs:
+            parts.append(f'algs="{_challenge_safe(algs)}"')
         return ", ".join(parts)
 
     def body(self) -> dict[str, object]:

@@ -18,13 +18,22 @@ from flask import Blueprint
 from flask import Flask
 from flask import Response
 from flask import current_app
+from flask import has_request_context
 from flask import jsonify
 from flask import request
 
 from . import decorators
+from .bearer import BEARER
+from .bearer import DPOP
+from .dpop_errors import DPoPChallenge
+from .dpop_errors import DPoPNonceError
+from .dpop_request import DPOP_ENVIRON_KEY
+from .dpop_request import RequestDPoP
+from .dpop_request import scheme_of
+from .dpop_settings import several_workers_likely
 from .errors import ClaimGuardError
 from .errors import ConfigurationError
-from .errors import KeySetUnavailableError
+from .errors import MissingTokenError
 from .errors import loggable
 from .jwks import KeySetStatus
 from .reasons import sentence
@@ -35,6 +44,7 @@ from .request_check import find_app_state
 from .request_check import is_preflight
 from .request_check import verify_current_request
 from .requirements import Requirement
+from .requirements import check_dpop
 from .requirements import check_optional
 from .requirements import names
 from .settings import DEFAULTS
@@ -101,7 +111,14 @@ class ClaimGuard:
             app.config.setdefault(key, default)
         settings = Settings.from_mapping(app.config)
         validator = settings.build_validator(self._session)
-        app.extensions[EXTENSION_KEY] = _AppState(settings, validator, self)
+        state = _AppState(settings, validator, self)
+        state.dpop_verifier = settings.dpop.build_verifier()
+        state.dpop_nonces = settings.dpop.build_nonces()
+        app.extensions[EXTENSION_KEY] = state
+        if settings.dpop.mode != "off":
+            _warn_if_replays_escape(settings)
+        if state.dpop_nonces is not None:
+            app.after_request(_send_dpop_nonce)
         # An app's own errorhandler(ClaimGuardError), registered before or after this
         # call, wins; so does any handler for a narrower class (Flask looks up the MRO).
         if ClaimGuardError not in app.error_handler_spec[None][None]:
@@ -132,6 +149,7 @@ class ClaimGuard:
         permissions: Iterable[str] | None = None,
         any_permissions: Iterable[str] | None = None,
         optional: bool = False,
+        dpop: str | None = None,
     ) -> VerifiedToken | None:
         """Do the decorators' checks as a plain call, e.g. in ``before_request``.
 
@@ -139,6 +157,8 @@ class ClaimGuard:
         ``permissions`` need every one, the ``any_`` forms at least one. A keyword given
         with no names (``roles=[]``) raises ``TypeError``, as ``optional=True`` together
         with a requirement does: neither may quietly turn a check into "any token".
+        ``dpop`` (``"off"``, ``"allowed"``, ``"required"``) overrides
+        ``CLAIMGUARD_DPOP_MODE`` for this check.
 
         :returns: the verified token, or ``None`` when ``optional`` and no credentials.
         :raises BearerError: the request is refused (400/401/403).
@@ -153,7 +173,9 @@ class ClaimGuard:
             permissions=permissions,
             any_permissions=any_permissions,
         )
-        return verify_current_request(checks, optional=check_optional(optional, checks))
+        return verify_current_request(
+            checks, optional=check_optional(optional, checks), dpop=check_dpop(dpop)
+        )
 
     def protect(
         self,
@@ -166,12 +188,14 @@ class ClaimGuard:
         permissions: Iterable[str] | None = None,
         any_permissions: Iterable[str] | None = None,
         optional: bool = False,
+        dpop: str | None = None,
     ) -> None:
         """Require a token, and what the keywords name, on every route of ``blueprint``.
 
         The keywords are :meth:`verify_request`'s, checked here, when the blueprint is
         set up: an empty requirement or ``optional=True`` beside one raises
         ``TypeError`` at import time. CORS preflights pass, as with the decorators.
+        ``dpop`` overrides ``CLAIMGUARD_DPOP_MODE`` for the blueprint's routes.
         """
         checks = _requirements(
             roles=roles,
@@ -182,17 +206,18 @@ class ClaimGuard:
             any_permissions=any_permissions,
         )
         is_optional = check_optional(optional, checks)
+        mode = check_dpop(dpop)
 
         def guard_blueprint() -> Response | None:
             if is_preflight():
                 # Answer the preflight here: letting dispatch go on would run a view
                 # that handles OPTIONS itself, without a token.
                 return current_app.make_default_options_response()
-            verify_current_request(checks, optional=is_optional)
+            verify_current_request(checks, optional=is_optional, dpop=mode)
             return None
 
         # Read by ``flask claimguard routes``: the blueprint's routes require this.
-        setattr(guard_blueprint, decorators.MARKER, (checks, is_optional))
+        setattr(guard_blueprint, decorators.MARKER, (checks, is_optional, mode))
         blueprint.before_request(guard_blueprint)
 
     # -- operators -----------------------------------------------------------------
@@ -289,11 +314,15 @@ def _render(error: ClaimGuardError) -> Response:
         body = error.body()
     response = jsonify(body)
     response.status_code = error.status_code
-    challenge = error.www_authenticate(realm)
-    if challenge is not None:
-        response.headers["WWW-Authenticate"] = challenge
-    if isinstance(error, KeySetUnavailableError):
-        response.headers["Retry-After"] = str(error.retry_after)
+    for challenge in _challenges(error, realm):
+        response.headers.add("WWW-Authenticate", challenge)
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int):  # 503: keys or the DPoP replay store unavailable
+        response.headers["Retry-After"] = str(retry_after)
+    nonce = error.nonce if isinstance(error, DPoPNonceError) else None
+    if nonce:
+        # RFC 9449 §9: the nonce the client must put in its next proof.
+        response.headers["DPoP-Nonce"] = nonce
     # RFC 6750 §3 / RFC 6749 §5.1 practice: authorization answers are never cached.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
@@ -309,7 +338,57 @@ def _log_refusal(error: ClaimGuardError) -> None:
         )
         return
     # Our failure (503) is worth a warning; a client's refusal is routine.
-    level = logging.WARNING if isinstance(error, KeySetUnavailableError) else logging.INFO
+    level = logging.WARNING if error.status_code >= 500 else logging.INFO
     log.log(
         level, "refused %s: %d reason=%s: %s", where, error.status_code, error.reason, error.detail
+    )
+
+
+def _challenges(error: ClaimGuardError, realm: str) -> list[str]:
+    """The ``WWW-Authenticate`` values of a refusal.
+
+    The challenge uses the scheme the client used (``DPoP`` for a proof's failure, and
+    wherever DPoP is required). Where both schemes are allowed, a 401 also names the
+    other one, bare (RFC 9449 §7.1, RFC 9110 §11.6.1: one challenge per scheme).
+    """
+    context = request.environ.get(DPOP_ENVIRON_KEY) if has_request_context() else None
+    if not isinstance(context, RequestDPoP):
+        challenge = error.www_authenticate(realm)
+        return [] if challenge is None else [challenge]
+    scheme = DPOP if isinstance(error, DPoPChallenge) else scheme_of(context)
+    own = error.www_authenticate(realm, scheme=scheme, algs=context.algs)
+    if own is None:
+        return []
+    challenges = [own]
+    if context.mode == "allowed" and error.status_code == 401:
+        other = BEARER if scheme == DPOP else DPOP
+        challenges.append(
+            MissingTokenError().www_authenticate(realm, scheme=other, algs=context.algs)
+        )
+    return challenges
+
+
+def _send_dpop_nonce(response: Response) -> Response:
+    """Give a DPoP request's answer a fresh server nonce (RFC 9449 §8.2), when nonces
+    are on and the answer has none yet."""
+    context = request.environ.get(DPOP_ENVIRON_KEY)
+    if isinstance(context, RequestDPoP) and context.nonce and "DPoP-Nonce" not in response.headers:
+        response.headers["DPoP-Nonce"] = context.nonce
+    return response
+
+
+_warned_about_replays = False
+
+
+def _warn_if_replays_escape(settings: Settings) -> None:
+    """Say once per process that a per-process replay store misses cross-worker replays."""
+    global _warned_about_replays
+    if settings.dpop.shared_store or _warned_about_replays or not several_workers_likely():
+        return
+    _warned_about_replays = True
+    log.warning(
+        "CLAIMGUARD_DPOP_REPLAY_STORE is 'memory': each worker remembers only the DPoP "
+        "proofs it saw, so a proof replayed to another worker or instance is not caught. "
+        "Set it to a redis:// URL shared by every worker (pip install "
+        "'flask-claimguard[redis]')."
     )

@@ -23,10 +23,12 @@ from .keys import SUPPORTED_ALGORITHMS
 
 __all__ = [
     "DEFAULTS",
+    "DPOP_MODES",
     "OPTIONS",
     "Option",
     "check_algorithms",
     "check_audiences",
+    "check_dpop_mode",
     "check_flag",
     "check_number",
     "check_strings",
@@ -85,6 +87,17 @@ TOKEN_CACHE_SIZE = Option(
     "CLAIMGUARD_TOKEN_CACHE_SIZE", "token_cache_size", 4096, 0, 1_000_000, whole=True
 )
 REALM = Option("CLAIMGUARD_REALM", None, "api")
+DPOP_MODE = Option("CLAIMGUARD_DPOP_MODE", None, "off")
+DPOP_ALGORITHMS = Option("CLAIMGUARD_DPOP_ALGORITHMS", None, ["ES256", "EdDSA"])
+DPOP_MAX_AGE = Option("CLAIMGUARD_DPOP_MAX_AGE", None, 300, 1, 3600)
+DPOP_LEEWAY = Option("CLAIMGUARD_DPOP_LEEWAY", None, 30, 0, 300)
+DPOP_REPLAY_STORE = Option("CLAIMGUARD_DPOP_REPLAY_STORE", None, "memory")
+DPOP_NONCE_SECRET = Option("CLAIMGUARD_DPOP_NONCE_SECRET", None, None)
+DPOP_REQUIRE_NONCE = Option("CLAIMGUARD_DPOP_REQUIRE_NONCE", None, False)
+PUBLIC_URL = Option("CLAIMGUARD_PUBLIC_URL", None, None)
+
+#: The values of ``CLAIMGUARD_DPOP_MODE`` (and of a route's ``dpop=``).
+DPOP_MODES = ("off", "allowed", "required")
 
 #: Every setting, in the order of the README's configuration table.
 OPTIONS: tuple[Option, ...] = (
@@ -106,6 +119,14 @@ OPTIONS: tuple[Option, ...] = (
     PERMISSIONS_CLAIM,
     TOKEN_CACHE_SIZE,
     REALM,
+    DPOP_MODE,
+    DPOP_ALGORITHMS,
+    DPOP_MAX_AGE,
+    DPOP_LEEWAY,
+    DPOP_REPLAY_STORE,
+    DPOP_NONCE_SECRET,
+    DPOP_REQUIRE_NONCE,
+    PUBLIC_URL,
 )
 
 #: Every key claimguard reads, with its default.
@@ -218,3 +239,13 @@ def check_audiences(
                 f"audience {audience!r} is a client ID: ID tokens carry it as aud, so "
                 "they would pass as access tokens. Use your API identifier."
             )
+
+
+def check_dpop_mode(value: object, name: str) -> str:
+    """A DPoP mode: ``off``, ``allowed`` or ``required``.
+
+    :raises ConfigurationError: naming ``name``.
+    """
+    if not isinstance(value, str) or value not in DPOP_MODES:
+        raise ConfigurationError(f"{name} must be one of {', '.join(DPOP_MODES)}, got {value!r}")
+    return value

@@ -48,6 +48,10 @@ _ALGORITHM = "The access token uses an unsupported algorithm."
 _EXPIRED = "The access token expired."
 _MALFORMED = "The access token is malformed."
 _UNAUTHORIZED = "The request could not be authorized."
+_INVALID_PROOF = "The DPoP proof is invalid."
+_NONCE = "The DPoP proof must carry a fresh server nonce."
+
+#: The reason codes of DPoP refusals: code, HTTP status, public sentence, fix.
 
 _TABLE = (
     # -- our side ------------------------------------------------------------------------
@@ -216,6 +220,146 @@ _TABLE = (
         401,
         "The access token is bound to a key and cannot be used as a bearer token.",
         "The token carries cnf (DPoP or mTLS binding), which a Bearer API cannot honour.",
+    ),
+    # -- DPoP (RFC 9449): the proof, the DPoP header, the binding -------------------------
+    # -- the DPoP header (RFC 9449 §4.3 steps 1-2) → 400 invalid_request ---------------
+    Reason(
+        "dpop.missing",
+        400,
+        "The request has no DPoP proof.",
+        "A DPoP-bound token needs a DPoP header holding a proof made for this request.",
+    ),
+    Reason(
+        "dpop.several",
+        400,
+        "The request carries more than one DPoP proof.",
+        "Send exactly one DPoP header; a proxy may have added a second one.",
+    ),
+    Reason(
+        "dpop.malformed",
+        400,
+        "The DPoP proof is malformed.",
+        "The DPoP header must hold one signed compact JWT (three base64url parts).",
+    ),
+    Reason(
+        "dpop.with_bearer",
+        400,
+        "A DPoP proof was sent with the Bearer scheme.",
+        "Send a DPoP-bound token as 'Authorization: DPoP <token>' with its proof; a "
+        "Bearer token needs no DPoP header.",
+    ),
+    # -- the proof (RFC 9449 §4.3 steps 3-12) → 401 invalid_dpop_proof -----------------
+    Reason(
+        "dpop.invalid",
+        401,
+        _INVALID_PROOF,
+        "A refusal raised without a more precise reason: read the log detail.",
+    ),
+    Reason(
+        "dpop.type",
+        401,
+        _INVALID_PROOF,
+        "The proof's typ header must be exactly 'dpop+jwt'.",
+    ),
+    Reason(
+        "dpop.algorithm",
+        401,
+        "The DPoP proof uses an unsupported algorithm.",
+        "Sign proofs with an allowed asymmetric algorithm (ES256 or EdDSA by default) "
+        "that fits the key in the jwk header.",
+    ),
+    Reason(
+        "dpop.key",
+        401,
+        _INVALID_PROOF,
+        "The jwk header must be a usable public key (EC P-256/384/521, Ed25519 or RSA "
+        "2048-8192 bits), never a private or symmetric one.",
+    ),
+    Reason(
+        "dpop.signature",
+        401,
+        "The DPoP proof signature is invalid.",
+        "Sign the proof with the private key of the jwk it carries.",
+    ),
+    Reason(
+        "dpop.method",
+        401,
+        _INVALID_PROOF,
+        "The proof's htm must be the request's HTTP method, exactly (e.g. 'POST').",
+    ),
+    Reason(
+        "dpop.url",
+        401,
+        _INVALID_PROOF,
+        "The proof's htu must be the URL the request was sent to, without query and "
+        "fragment; behind a proxy, check the scheme and host the server sees.",
+    ),
+    Reason(
+        "dpop.iat",
+        401,
+        "The DPoP proof is too old or not valid yet.",
+        "Make a new proof for each request; if fresh proofs fail, check the clocks.",
+    ),
+    Reason(
+        "dpop.jti",
+        401,
+        _INVALID_PROOF,
+        "The proof's jti must be a unique string of 1 to 256 characters.",
+    ),
+    Reason(
+        "dpop.ath",
+        401,
+        _INVALID_PROOF,
+        "The proof's ath must be the base64url SHA-256 hash of the access token sent.",
+    ),
+    Reason(
+        "dpop.binding",
+        401,
+        "The DPoP proof key does not match the access token.",
+        "Sign proofs with the key the token was bound to when it was issued.",
+    ),
+    Reason(
+        "dpop.replay",
+        401,
+        "The DPoP proof was already used.",
+        "Make a new proof, with a new jti, for every request, retries included.",
+    ),
+    # -- server nonces (RFC 9449 §8, §9) → 401 use_dpop_nonce ---------------------------
+    Reason(
+        "dpop.nonce_required",
+        401,
+        _NONCE,
+        "This server requires nonces: retry with the nonce of the DPoP-Nonce header.",
+    ),
+    Reason(
+        "dpop.nonce",
+        401,
+        _NONCE,
+        "The proof's nonce is stale or not this server's: retry with the nonce of the "
+        "DPoP-Nonce header.",
+    ),
+    # -- the token -----------------------------------------------------------------------
+    Reason(
+        "token.unbound",
+        401,
+        "The access token is not bound to a DPoP key.",
+        "The DPoP scheme needs a token whose cnf claim holds a jkt: request the token "
+        "with a DPoP proof.",
+    ),
+    Reason(
+        "token.dpop_required",
+        401,
+        "This API requires a DPoP-bound access token.",
+        "Request a DPoP-bound token (the client sends a DPoP proof to the token "
+        "endpoint) and send it as 'Authorization: DPoP <token>' with a proof.",
+    ),
+    # -- our side ------------------------------------------------------------------------
+    Reason(
+        "dpop.store_unavailable",
+        503,
+        "The DPoP proof cannot be checked right now.",
+        "The replay store (Redis) does not answer: check the server's connection to it. "
+        "Clients may retry after Retry-After.",
     ),
     # -- what the route requires (RFC 6750 §3.1 insufficient_scope) ------------------------
     Reason(

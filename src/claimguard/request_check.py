@@ -35,7 +35,15 @@ from typing import Any
 from flask import current_app
 from flask import request
 
+from .bearer import BEARER
 from .bearer import parse_authorization
+from .bearer import parse_credentials
+from .dpop import DPoPVerifier
+from .dpop_nonce import DPoPNonces
+from .dpop_request import DPOP_ENVIRON_KEY
+from .dpop_request import RequestDPoP
+from .dpop_request import check_bearer
+from .dpop_request import check_dpop
 from .errors import ClaimGuardError
 from .errors import MissingTokenError
 from .requirements import Requirement
@@ -80,6 +88,10 @@ class AppState:
     #: object its cache holds. The validator still runs every check on it: the key
     #: must still be held, and the time window is checked again now.
     bearer_tokens: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    #: The DPoP proof verifier, with its replay store (RFC 9449).
+    dpop_verifier: DPoPVerifier | None = field(default=None, init=False, repr=False)
+    #: Server nonces, when ``CLAIMGUARD_DPOP_NONCE_SECRET`` is set.
+    dpop_nonces: DPoPNonces | None = field(default=None, init=False, repr=False)
 
 
 def find_app_state() -> AppState | None:
@@ -166,10 +178,12 @@ def verify_current_request(
     *,
     optional: bool = False,
     environ: dict[str, Any] | None = None,
+    dpop: str | None = None,
 ) -> VerifiedToken | None:
     """Authenticate the current request and check ``requirements``; see
     :meth:`ClaimGuard.verify_request <claimguard.ClaimGuard.verify_request>`.
-    ``environ`` is the request's, when the caller already holds it."""
+    ``environ`` is the request's, when the caller already holds it; ``dpop`` the
+    route's DPoP mode, when it overrides the app's."""
     if optional and requirements:  # refused at set-up; checked again, failing closed
         check_optional(optional, requirements)
     state = app_state()
@@ -184,7 +198,11 @@ def verify_current_request(
     reused = token is not None
     try:
         if token is None:
-            token = _authenticate(state, validator, environ, optional)
+            mode = dpop or state.settings.dpop.mode
+            if mode == "off":
+                token = _authenticate(state, validator, environ, optional)
+            else:
+                token = _authenticate_dpop(state, validator, environ, optional, mode)
         if token is not None:
             for requirement in requirements:
                 requirement.check(token, validator.rules)
@@ -251,3 +269,39 @@ def _authenticate(
             memo[header] = raw
         return token
     return validator.validate(raw)
+
+
+def _authenticate_dpop(
+    state: AppState,
+    validator: TokenValidator,
+    environ: MutableMapping[str, Any],
+    optional: bool,
+    mode: str,
+) -> VerifiedToken | None:
+    """:func:`_authenticate` where DPoP is ``allowed`` or ``required`` (RFC 9449 §7)."""
+    verifier = state.dpop_verifier
+    if verifier is None:  # pragma: no cover - init_app always builds it
+        raise RuntimeError("claimguard's DPoP verifier is not set up")
+    context = RequestDPoP(mode, verifier.algs)
+    # Read by the answer, refusal or not: its challenges and DPoP-Nonce depend on it.
+    environ[DPOP_ENVIRON_KEY] = context
+    header = environ.get("HTTP_AUTHORIZATION")
+    query_token = _has_query_token(environ.get("QUERY_STRING", ""))
+    try:
+        scheme, raw = parse_credentials(header, query_token=query_token, dpop=True)
+    except MissingTokenError:
+        if optional:
+            return None
+        raise
+    context.scheme = scheme
+    if scheme == BEARER:
+        return check_bearer(validator, raw, environ, context)
+    return check_dpop(
+        validator,
+        verifier,
+        state.dpop_nonces,
+        raw,
+        environ,
+        public_url=state.settings.dpop.public_url,
+        context=context,
+    )

@@ -17,9 +17,10 @@ from .claims import ClaimRules
 from .errors import ConfigurationError
 from .errors import InsufficientScopeError
 from .errors import loggable
+from .options import check_dpop_mode
 from .token import VerifiedToken
 
-__all__ = ["Requirement", "check_optional", "names"]
+__all__ = ["Requirement", "check_dpop", "check_optional", "names"]
 
 
 def names(values: Iterable[object], what: str) -> tuple[str, ...]:
@@ -58,6 +59,20 @@ def check_optional(optional: object, requirements: tuple[Requirement, ...]) -> b
     if optional and requirements:
         raise TypeError(_OPTIONAL_WITH_REQUIREMENTS)
     return optional
+
+
+def check_dpop(dpop: object) -> str | None:
+    """Validate a route's ``dpop=`` when it is set up: ``None`` (the app's
+    ``CLAIMGUARD_DPOP_MODE``), ``"off"``, ``"allowed"`` or ``"required"``.
+
+    :raises TypeError: anything else, at import time.
+    """
+    if dpop is None:
+        return None
+    try:
+        return check_dpop_mode(dpop, "dpop=")
+    except ConfigurationError as exc:
+        raise TypeError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from .discovery import auth0_issuer
 from .discovery import auth0_jwks_url
 from .discovery import check_issuer_url
 from .discovery import check_url
+from .dpop_settings import DPoPSettings
 from .errors import ConfigurationError
 from .jwks import JWKSCache
 from .options import ALGORITHMS
@@ -78,6 +79,8 @@ class Settings:
     permissions_claim: str
     token_cache_size: int
     realm: str
+    #: DPoP (RFC 9449) and the public URL proofs name.
+    dpop: DPoPSettings
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> Settings:
@@ -117,6 +120,7 @@ class Settings:
             permissions_claim=merged[PERMISSIONS_CLAIM.key],
             token_cache_size=int(_number(merged, TOKEN_CACHE_SIZE)),
             realm=realm,
+            dpop=DPoPSettings.from_mapping(merged),
         )
 
     def key_set(self, issuer: str, session: requests.Session | None = None) -> JWKSCache:

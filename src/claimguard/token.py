@@ -181,6 +181,20 @@ class VerifiedToken:
         value = claims.get("client_id", claims.get("azp"))
         return value if isinstance(value, str) else None
 
+    @property
+    def dpop_thumbprint(self) -> str | None:
+        """The RFC 7638 thumbprint of the key this token is bound to (``cnf.jkt``, RFC
+        9449 §6.1), or ``None`` for a bearer token. A bound token is accepted only with
+        a DPoP proof signed by that key, so its presence means the request proved it."""
+        cnf = self._source().get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+        return jkt if isinstance(jkt, str) else None
+
+    @property
+    def dpop_bound(self) -> bool:
+        """Whether the token is DPoP-bound (and so came with a valid proof)."""
+        return self.dpop_thumbprint is not None
+
     def __repr__(self) -> str:  # never print the token itself
         claims = self._source()
         return f"<VerifiedToken sub={claims.get('sub')!r} iss={claims.get('iss')!r}>"

@@ -47,6 +47,8 @@ class CachedToken(NamedTuple):
     exp: float
     nbf: float | None
     iat: float
+    #: Accepted as DPoP-bound (with the DPoP scheme), not as a bearer token.
+    bound: bool = False
 
 
 _all_caches: weakref.WeakSet[TokenCache] = weakref.WeakSet()

@@ -12,7 +12,8 @@ Checks run cheapest and attacker-independent first; each failure is final:
    ``alg``.
 5. Signature, with exactly that one algorithm.
 6. Claims: ``iss``, ``aud``, ``exp``, ``sub``, ``iat`` required; NumericDates checked with
-   leeway; max age; allowed clients; no ``cnf``.
+   leeway; max age; allowed clients; the binding: no ``cnf`` for a bearer token, a
+   ``cnf.jkt`` for one sent with the DPoP scheme (whose proof the caller checks).
 7. The :class:`VerifiedToken` takes over the parsed payload; it reads roles, scopes and
    permissions, and deep-freezes the claims, on first access (the route's requirement
    is checked by the caller, on every request).
@@ -33,6 +34,7 @@ from typing import Any
 from .bearer import MAX_TOKEN_BYTES
 from .claims import ClaimRules
 from .discovery import check_issuer_url
+from .dpop_errors import DPoPTokenError
 from .errors import ClaimGuardError
 from .errors import ConfigurationError
 from .errors import ExpiredTokenError
@@ -183,14 +185,17 @@ class TokenValidator:
             for keys in {id(k): k for k in self.issuers.values()}.values():
                 keys.add_listener(functools.partial(self._cache.drop_removed_keys, keys))
 
-    def validate(self, token: str) -> VerifiedToken:
+    def validate(self, token: str, *, dpop: bool = False) -> VerifiedToken:
         """Verify ``token`` and return what it proves.
 
+        :param dpop: the token came with the ``DPoP`` scheme: it must be DPoP-bound
+            (``cnf.jkt``), and the caller checks its proof. Otherwise it is a bearer
+            token, and a bound one is refused (RFC 9449 §7.2: no downgrade).
         :raises InvalidTokenError: the token is refused (``ExpiredTokenError`` past ``exp``).
         :raises KeySetUnavailableError: the issuer's keys cannot be obtained.
         """
         try:
-            return self._validate(token)
+            return self._validate(token, dpop)
         except ClaimGuardError:
             raise
         except Exception as exc:
@@ -202,7 +207,7 @@ class TokenValidator:
 
     # -- the steps ---------------------------------------------------------------
 
-    def _validate(self, token: str) -> VerifiedToken:
+    def _validate(self, token: str, dpop: bool = False) -> VerifiedToken:
         if not isinstance(token, str) or not token:
             raise InvalidTokenError(reason="token.malformed", detail="empty token")
         if len(token) > MAX_TOKEN_BYTES:
@@ -218,6 +223,9 @@ class TokenValidator:
         if cache is not None:
             entry = cache.get(token)
             if entry is not None:
+                if entry.bound is not dpop:
+                    # Accepted before under the other scheme: the binding check decides.
+                    self._check_binding(entry.token.claims, dpop)
                 try:
                     self._check_window(entry.exp, entry.nbf, entry.iat, self._clock())
                 except InvalidTokenError:
@@ -239,10 +247,10 @@ class TokenValidator:
                 reason="token.signature",
                 detail=f"signature check failed with key {loggable(key.kid)}",
             )
-        exp, nbf, iat = self._check_claims(parsed.payload, issuer)
+        exp, nbf, iat = self._check_claims(parsed.payload, issuer, dpop)
         verified = self._build(token, parsed, key.thumbprint)
         if cache is not None:
-            cache.put(token, CachedToken(verified, key_set, exp, nbf, iat))
+            cache.put(token, CachedToken(verified, key_set, exp, nbf, iat, dpop))
         return verified
 
     def _header_alg(self, header: Mapping[str, Any]) -> str:
@@ -323,7 +331,7 @@ class TokenValidator:
         return iss
 
     def _check_claims(
-        self, claims: Mapping[str, Any], issuer: str
+        self, claims: Mapping[str, Any], issuer: str, dpop: bool = False
     ) -> tuple[float, float | None, float]:
         """Check the claims of step 6; return ``exp``, ``nbf`` and ``iat``."""
         if claims.get("iss") != issuer:  # pragma: no cover - selected by _issuer_of
@@ -335,7 +343,7 @@ class TokenValidator:
         exp, nbf, iat = self._times(claims)
         self._check_window(exp, nbf, iat, self._clock())
         self._check_client(claims)
-        self._check_binding(claims)
+        self._check_binding(claims, dpop)
         return exp, nbf, iat
 
     def _times(self, claims: Mapping[str, Any]) -> tuple[float, float | None, float]:
@@ -359,13 +367,23 @@ class TokenValidator:
                     detail=f"client {loggable(client)} not in allowed clients",
                 )
 
-    def _check_binding(self, claims: Mapping[str, Any]) -> None:
-        if "cnf" in claims:
-            # RFC 9449 / RFC 8705: a sender-constrained token must not be accepted as a
-            # plain bearer token, or a stolen one could be replayed.
-            raise InvalidTokenError(
-                reason="token.bound",
-                detail="token carries cnf (DPoP or mTLS binding), unsupported",
+    def _check_binding(self, claims: Mapping[str, Any], dpop: bool = False) -> None:
+        cnf = claims.get("cnf", _ABSENT)
+        if not dpop:
+            if cnf is not _ABSENT:
+                # RFC 9449 §7.2 / RFC 8705: a sender-constrained token must not be
+                # accepted as a plain bearer token, or a stolen one could be replayed.
+                raise InvalidTokenError(
+                    reason="token.bound",
+                    detail="token carries cnf (DPoP or mTLS binding) but came as Bearer",
+                )
+            return
+        # RFC 9449 §6.1: a DPoP-bound JWT names its key's thumbprint in cnf.jkt.
+        jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+        if not isinstance(jkt, str) or not jkt:
+            raise DPoPTokenError(
+                reason="token.unbound",
+                detail="DPoP scheme, but the token has no cnf.jkt: it is not DPoP-bound",
             )
 
     def _check_audience(self, claims: Mapping[str, Any]) -> None:

@@ -72,7 +72,7 @@ def _route_answer(
         return "pass (public)"
     if token is None:
         return "refuse"
-    for requirements, _ in layers:
+    for requirements, _, _ in layers:
         for requirement in requirements:
             try:
                 requirement.check(token, validator.rules)

@@ -55,10 +55,14 @@ class RouteInfo:
         }
 
 
-def _marker(function: object) -> tuple[tuple[Requirement, ...], bool] | None:
+#: One check a request goes through: requirements, optional, the route's DPoP mode.
+Layer = tuple[tuple[Requirement, ...], bool, str | None]
+
+
+def _marker(function: object) -> Layer | None:
     marker = getattr(function, MARKER, None)
-    if isinstance(marker, tuple) and len(marker) == 2:
-        return tuple(marker[0]), bool(marker[1])
+    if isinstance(marker, tuple) and len(marker) == 3:
+        return tuple(marker[0]), bool(marker[1]), marker[2]
     return None
 
 
@@ -72,7 +76,7 @@ def _blueprint_names(endpoint: str) -> list[str | None]:
     return names
 
 
-def route_layers(app: Flask, endpoint: str) -> list[tuple[tuple[Requirement, ...], bool]]:
+def route_layers(app: Flask, endpoint: str) -> list[Layer]:
     """Every check a request to ``endpoint`` goes through: blueprint guards, then the
     view's own decorators."""
     layers = []
@@ -92,18 +96,22 @@ def _describe_requirement(requirement: Requirement) -> str:
     return f"{requirement.kind}: {which} [{', '.join(requirement.required)}]"
 
 
-def describe(layers: Iterable[tuple[tuple[Requirement, ...], bool]]) -> str:
+def describe(layers: Iterable[Layer]) -> str:
     """A route's requirement in words: ``public``, ``optional token``, ``any valid
-    token`` or its roles / scopes / permissions (``;`` between them, all apply)."""
+    token`` or its roles / scopes / permissions (``;`` between them, all apply), and a
+    DPoP mode set on the route (``DPoP required``)."""
     layers = list(layers)
     if not layers:
         return PUBLIC
-    requirements = [requirement for checks, _ in layers for requirement in checks]
+    requirements = [requirement for checks, _, _ in layers for requirement in checks]
     if requirements:
-        return "; ".join(dict.fromkeys(_describe_requirement(r) for r in requirements))
-    if all(optional for _, optional in layers):
-        return "optional token"
-    return "any valid token"
+        text = "; ".join(dict.fromkeys(_describe_requirement(r) for r in requirements))
+    elif all(optional for _, optional, _ in layers):
+        text = "optional token"
+    else:
+        text = "any valid token"
+    modes = [dpop for _, _, dpop in layers if dpop is not None]
+    return f"{text}; DPoP {modes[0]}" if modes else text
 
 
 def _is_static(app: Flask, endpoint: str) -> bool:

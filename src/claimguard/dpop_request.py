@@ -1,0 +1,166 @@
+"""DPoP (RFC 9449) in a request: which scheme the client used, the URL its proof must
+name, and the proof check, between the ``Authorization`` header and the route.
+
+The mode comes from ``CLAIMGUARD_DPOP_MODE`` or a route's ``dpop=``:
+
+* ``off``: the ``DPoP`` scheme counts as no credentials, and a token bound to a key
+  (``cnf``) is refused, as a bearer token;
+* ``allowed``: ``Bearer`` and ``DPoP`` both, each held to its own rules;
+* ``required``: ``DPoP`` only.
+
+No mode lets a bound token through as a bearer token (RFC 9449 §7.2): the validator
+refuses ``cnf`` on the ``Bearer`` path whatever the mode. A proof sent with the
+``Bearer`` scheme is a malformed request, and an unbound token with the ``DPoP``
+scheme is refused.
+
+The URL a proof must name (``htu``) is ``CLAIMGUARD_PUBLIC_URL`` plus the request path
+when that is set (behind a proxy, the only trustworthy source), else the request's own
+scheme, ``Host`` and path. A ``Host`` that is not a plain ``host[:port]`` is refused: a
+path smuggled into it must not move a proof to another endpoint.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from .bearer import BEARER
+from .bearer import DPOP
+from .dpop import DPoPVerifier
+from .dpop_errors import DPoPProofError
+from .dpop_errors import DPoPRequestError
+from .dpop_errors import DPoPTokenError
+from .dpop_nonce import DPoPNonces
+from .errors import loggable
+from .token import VerifiedToken
+from .validation import TokenValidator
+
+__all__ = ["DPOP_ENVIRON_KEY", "RequestDPoP", "check_bearer", "check_dpop", "request_url"]
+
+#: The environ key of the request's :class:`RequestDPoP`.
+DPOP_ENVIRON_KEY = "claimguard.dpop"
+
+# RFC 9110 §7.2 Host = uri-host [ ":" port ]; uri-host as a registered name or an IP
+# literal (RFC 3986 §3.2.2). Nothing else: no path, query, user info or white space.
+_HOST = re.compile(
+    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?"
+)
+# RFC 3986 §3.3: what a path segment may hold unescaped (pchar) and the "/" between.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+@dataclass
+class RequestDPoP:
+    """What the answer to this request needs to know of DPoP."""
+
+    #: The route's mode: ``off``, ``allowed`` or ``required``.
+    mode: str
+    #: The ``algs`` challenge parameter (RFC 9449 §7.1).
+    algs: str
+    #: The scheme the client used, once known (``Bearer`` or ``DPoP``).
+    scheme: str | None = None
+    #: A nonce to send in ``DPoP-Nonce`` (RFC 9449 §8.1).
+    nonce: str | None = None
+
+
+def request_url(environ: MutableMapping[str, Any], public_url: str | None) -> str:
+    """The URL a proof for this request must name: ``scheme://host[:port]/path``.
+
+    :raises DPoPProofError: the ``Host`` header is not a plain ``host[:port]``.
+    """
+    path = quote(environ.get("PATH_INFO", "") or "/", safe=_PATH_SAFE, encoding="latin-1")
+    if public_url is not None:
+        return public_url + path
+    host = environ.get("HTTP_HOST") or _server_host(environ)
+    if not isinstance(host, str) or _HOST.fullmatch(host) is None:
+        raise DPoPProofError(
+            reason="dpop.url",
+            detail=f"Host {loggable(host, 60)} is not host[:port]; set CLAIMGUARD_PUBLIC_URL",
+        )
+    root = quote(environ.get("SCRIPT_NAME", ""), safe=_PATH_SAFE, encoding="latin-1")
+    scheme = environ.get("wsgi.url_scheme", "http")
+    return f"{scheme}://{host}{root}{path}"
+
+
+def _server_host(environ: MutableMapping[str, Any]) -> str:
+    # PEP 3333's URL reconstruction, for a request without Host (HTTP/1.0).
+    name, port = environ.get("SERVER_NAME", ""), environ.get("SERVER_PORT", "")
+    default = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
+    return name if port in ("", default) else f"{name}:{port}"
+
+
+def _proofs(environ: MutableMapping[str, Any]) -> list[str] | None:
+    """Every ``DPoP`` header value, or ``None`` without one. WSGI servers fold repeated
+    headers into one value joined by commas, which a compact JWS never contains."""
+    value = environ.get("HTTP_DPOP")
+    if value is None:
+        return None
+    return [part.strip(" \t") for part in str(value).split(",")]
+
+
+def check_bearer(
+    validator: TokenValidator, raw: str, environ: MutableMapping[str, Any], context: RequestDPoP
+) -> VerifiedToken:
+    """A token sent with the ``Bearer`` scheme, where DPoP is ``allowed`` or ``required``.
+
+    :raises DPoPRequestError: a DPoP proof came with it (400).
+    :raises DPoPTokenError: the route requires DPoP (401).
+    """
+    if "HTTP_DPOP" in environ:
+        raise DPoPRequestError(
+            reason="dpop.with_bearer",
+            detail="a DPoP header came with the Bearer scheme: send the DPoP scheme",
+        )
+    if context.mode == "required":
+        raise DPoPTokenError(
+            reason="token.dpop_required", detail="Bearer scheme where DPoP is required"
+        )
+    return validator.validate(raw)
+
+
+def check_dpop(
+    validator: TokenValidator,
+    verifier: DPoPVerifier,
+    nonces: DPoPNonces | None,
+    raw: str,
+    environ: MutableMapping[str, Any],
+    *,
+    public_url: str | None,
+    context: RequestDPoP,
+) -> VerifiedToken:
+    """A token sent with the ``DPoP`` scheme: the token, then its proof.
+
+    The request's shape is checked first (one proof, no more), then the token (it must
+    be bound: ``cnf.jkt``), then the proof against it (RFC 9449 §4.3, §7.1).
+    """
+    proofs = _proofs(environ)
+    if proofs is None:
+        raise DPoPRequestError(reason="dpop.missing", detail="DPoP scheme without a DPoP header")
+    if len(proofs) > 1:
+        raise DPoPRequestError(reason="dpop.several", detail=f"{len(proofs)} DPoP proofs")
+    token = validator.validate(raw, dpop=True)
+    now = time.time()
+    verifier.verify(
+        proofs,
+        method=str(environ.get("REQUEST_METHOD", "")),
+        url=request_url(environ, public_url),
+        access_token=raw,
+        cnf=token.claims.get("cnf"),
+        now=now,
+    )
+    if nonces is not None:
+        context.nonce = nonces.issue(now)  # RFC 9449 §8.2: a fresh nonce with the answer
+    return token
+
+
+def scheme_of(context: RequestDPoP | None) -> str:
+    """The scheme an answer's challenge uses."""
+    if context is None or context.mode == "off":
+        return BEARER
+    if context.mode == "required" or context.scheme == DPOP:
+        return DPOP
+    return BEARER
