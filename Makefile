@@ -6,9 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test quick demo demo-web browser bench lint typecheck unit newcomer install clean
+.PHONY: test quick demo demo-web browser services bench lint typecheck unit newcomer install clean
 
-test: lint typecheck browser newcomer unit
+test: lint typecheck browser services newcomer unit
 
 # Day-to-day: lint, types and every test not marked slow (no gunicorn load or fault
 # runs, no browser), stopping at the first failure.
@@ -49,6 +49,19 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "chromium is missing: tests/web will skip (apt-get install chromium)"; \
+	  fi; }
+
+# Debian's redis-server for the shared DPoP replay store's tests (the suite starts its own
+# on loopback): installed when missing and we are root (as in CI), quiet when present.
+# Elsewhere those tests skip and say how to run them.
+services:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's redis-server for the DPoP replay-store tests..."; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "redis-server is missing: the Redis tests will skip (apt-get install redis-server)"; \
 	  fi; }
 
 # The throughput, per-call and memory benchmarks (loopback only, bounded runs). Not part
