@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.signals
+	$(BIN)/python -m bench.dpop
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests example_api example_web bench examples

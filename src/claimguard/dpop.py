@@ -33,6 +33,7 @@ The verifier does not validate the access token itself: give it the token and it
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -86,6 +87,8 @@ _TYP = "dpop+jwt"
 # symmetric) key has. RFC 9449 §4.3 step 7: the jwk "does not contain a private key".
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+#: Proof keys remembered per verifier (one per client key in use).
+_MAX_KEYS = 1024
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ def _remove_dot_segments(path: str) -> str:
     return "/" + "/".join(output)
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_htu(uri: str) -> str:
     """An HTTP(S) URI in the form htu is compared in (RFC 9449 §4.3 step 9).
 
@@ -282,6 +286,8 @@ class DPoPVerifier:
         self._clock = clock
         #: The ``algs`` challenge parameter (RFC 9449 §7.1).
         self.algs = " ".join(sorted(chosen))
+        #: Imported proof keys by header segment (see :meth:`_key_of`).
+        self._keys: dict[bytes, tuple[VerificationKey, str]] = {}
 
     def verify(
         self,
@@ -328,7 +334,7 @@ class DPoPVerifier:
         header, claims = parsed.header, parsed.payload
         self._check_type(header)  # §4.3 step 4
         alg = self._check_algorithm(header)  # §4.3 step 5
-        key = _public_key(header.get("jwk"))  # §4.3 step 7
+        key, thumbprint = self._key_of(parsed)  # §4.3 step 7
         self._check_fit(alg, key)  # §4.3 step 5
         _check_signature(parsed, alg, key)  # §4.3 step 6
         _check_method(claims, method)  # §4.3 step 8
@@ -336,11 +342,31 @@ class DPoPVerifier:
         window_end, nonce_used = self._check_freshness(claims, now)  # §4.3 steps 10-11
         jti = _check_jti(claims)  # §4.3 step 3, §4.2
         _check_ath(claims, access_token)  # §4.3 step 12, §7.1
-        thumbprint = _check_binding(cnf, header["jwk"])  # §4.3 step 12, §6.1
+        _check_binding(cnf, thumbprint)  # §4.3 step 12, §6.1
         self._claim(thumbprint, jti, window_end, now)  # §11.1
         return DPoPProof(thumbprint, jti, nonce_used)
 
     # -- header ---------------------------------------------------------------------
+
+    def _key_of(self, parsed: ParsedToken) -> tuple[VerificationKey, str]:
+        """The proof's ``jwk`` as a key, and its RFC 7638 thumbprint.
+
+        A client signs every proof with one key, so its proofs share one header segment
+        (``typ``, ``alg``, ``jwk``): a key imported from those exact bytes is reused,
+        and importing it (with its checks) happens once per client key, not per proof.
+        """
+        segment = parsed.signing_input.partition(b".")[0]
+        known = self._keys.get(segment)
+        if known is not None:
+            return known
+        jwk = parsed.header.get("jwk")
+        key = _public_key(jwk)
+        assert isinstance(jwk, Mapping)  # _public_key refused anything else
+        known = (key, jwk_thumbprint(jwk))
+        if len(self._keys) >= _MAX_KEYS:
+            self._keys.clear()  # bounded; a new client key costs one import again
+        self._keys[segment] = known
+        return known
 
     def _check_type(self, header: Mapping[str, Any]) -> None:
         typ = header.get("typ")
@@ -511,12 +537,10 @@ def _check_ath(claims: Mapping[str, Any], access_token: str) -> None:
         raise _proof_error("dpop.ath", "ath is not the hash of the access token")
 
 
-def _check_binding(cnf: object, jwk: Mapping[str, Any]) -> str:
+def _check_binding(cnf: object, thumbprint: str) -> None:
     """Compare the proof key's thumbprint with the token's ``cnf.jkt`` (RFC 9449 §6.1)."""
     jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
     if not isinstance(jkt, str):
         raise DPoPTokenError(detail=f"token cnf {loggable(cnf, 60)} holds no jkt")
-    thumbprint = jwk_thumbprint(jwk)
     if not hmac.compare_digest(thumbprint.encode("ascii"), _utf8(jkt)):
         raise _proof_error("dpop.binding", f"jwk thumbprint is not cnf.jkt {loggable(jkt, 50)}")
-    return thumbprint
