@@ -67,3 +67,26 @@ def test_install_commands_name_this_distribution() -> None:
 def test_relative_links_point_at_files() -> None:
     for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", README):
         assert (ROOT / target).exists(), target
+
+
+def test_the_error_table_lists_every_reason_code() -> None:
+    """Each code of the reason table has its row, with its status and public sentence."""
+    from claimguard.reasons import REASONS
+
+    rows = {
+        match.group(1): (int(match.group(2)), match.group(3))
+        for match in re.finditer(
+            r"^\| `([a-z_.]+)` \| (\d{3}) \| [^|]+ \| ([^|]+) \|", README, re.M
+        )
+    }
+    assert {code: (r.status, r.sentence) for code, r in REASONS.items()} == {
+        code: (status, text.strip()) for code, (status, text) in rows.items() if code in REASONS
+    }
+    assert set(REASONS) <= set(rows)
+
+
+def test_the_configuration_table_lists_every_setting() -> None:
+    from claimguard.options import OPTIONS
+
+    listed = set(re.findall(r"^\| `(CLAIMGUARD_[A-Z_]+)` \|", README, re.M))
+    assert listed == {option.key for option in OPTIONS}
