@@ -31,10 +31,12 @@ from .errors import loggable
 from .jws import ParsedToken
 from .jws import parse_compact
 from .keys import VerificationKey
-from .keys import algorithm
 from .reasons import REASONS
 from .token import VerifiedToken
 from .validation import TokenValidator
+from .validation import check_fit
+from .validation import check_signature
+from .validation import check_size
 from .validation import id_token_sign
 
 __all__ = ["FAILED", "PASSED", "SKIPPED", "Explanation", "Step", "explain"]
@@ -200,13 +202,7 @@ def _done(validator: TokenValidator, run: _Run, jws: ParsedToken | None) -> Expl
 
 
 def _size(token: str) -> str:
-    if not token:
-        raise InvalidTokenError(reason="token.malformed", detail="empty token")
-    if len(token) > MAX_TOKEN_BYTES:
-        raise InvalidTokenError(
-            reason="token.too_large",
-            detail=f"token of {len(token)} characters exceeds {MAX_TOKEN_BYTES}",
-        )
+    check_size(token)
     return f"{len(token)} characters (at most {MAX_TOKEN_BYTES})"
 
 
@@ -216,13 +212,7 @@ def _shape(token: str, out: list[ParsedToken]) -> str:
 
 
 def _algorithm(validator: TokenValidator, header: Mapping[str, Any]) -> str:
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in validator.algorithms:
-        raise InvalidTokenError(
-            reason="token.algorithm",
-            detail=f"alg {loggable(alg)} not in allowed {sorted(validator.algorithms)}",
-        )
-    return f"{alg}, allowed"
+    return f"{validator._check_alg(header)}, allowed"
 
 
 def _kid(validator: TokenValidator, header: Mapping[str, Any]) -> str:
@@ -253,22 +243,14 @@ def _key(validator: TokenValidator, jws: ParsedToken, out: list[VerificationKey]
     issuer = validator._issuer_of(jws.payload)
     key = validator.issuers[issuer].get_key(jws.header.get("kid"))
     alg = jws.header.get("alg")
-    if isinstance(alg, str) and alg in validator.algorithms and not key.fits(alg):
-        raise InvalidTokenError(
-            reason="key.algorithm",
-            detail=f"key {loggable(key.kid)} ({key.kty}) cannot verify alg {alg}",
-        )
+    if isinstance(alg, str) and alg in validator.algorithms:
+        check_fit(key, alg)
     out.append(key)
     return f"key {loggable(key.kid)} ({key.kty}) found in the issuer's key set"
 
 
 def _signature(jws: ParsedToken, key: VerificationKey) -> str:
-    alg = str(jws.header["alg"])
-    if not algorithm(alg).verify(jws.signing_input, key.public_key, jws.signature):
-        raise InvalidTokenError(
-            reason="token.signature",
-            detail=f"signature check failed with key {loggable(key.kid)}",
-        )
+    check_signature(jws, str(jws.header["alg"]), key)
     return f"verified with key {loggable(key.kid)}"
 
 

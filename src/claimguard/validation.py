@@ -43,6 +43,7 @@ from .errors import loggable
 from .jwks import JWKSCache
 from .jws import ParsedToken
 from .jws import parse_compact
+from .keys import VerificationKey
 from .keys import algorithm
 from .keys import is_short_kid
 from .options import ALGORITHMS
@@ -210,11 +211,7 @@ class TokenValidator:
     def _validate(self, token: str, dpop: bool = False) -> VerifiedToken:
         if not isinstance(token, str) or not token:
             raise InvalidTokenError(reason="token.malformed", detail="empty token")
-        if len(token) > MAX_TOKEN_BYTES:
-            raise InvalidTokenError(
-                reason="token.too_large",
-                detail=f"token of {len(token)} characters exceeds {MAX_TOKEN_BYTES}",
-            )
+        check_size(token)
         if type(token) is not str:
             # A str subclass could redefine equality and hashing, which the cache's
             # lookup relies on: work on a plain copy.
@@ -237,16 +234,8 @@ class TokenValidator:
         issuer = self._issuer_of(parsed.payload)
         key_set = self.issuers[issuer]
         key = key_set.get_key(parsed.header.get("kid"))
-        if not key.fits(alg):
-            raise InvalidTokenError(
-                reason="key.algorithm",
-                detail=f"key {loggable(key.kid)} ({key.kty}) cannot verify alg {alg}",
-            )
-        if not algorithm(alg).verify(parsed.signing_input, key.public_key, parsed.signature):
-            raise InvalidTokenError(
-                reason="token.signature",
-                detail=f"signature check failed with key {loggable(key.kid)}",
-            )
+        check_fit(key, alg)
+        check_signature(parsed, alg, key)
         exp, nbf, iat = self._check_claims(parsed.payload, issuer, dpop)
         verified = self._build(token, parsed, key.thumbprint)
         if cache is not None:
@@ -270,15 +259,20 @@ class TokenValidator:
         return alg
 
     def _check_header(self, header: Mapping[str, Any]) -> str:
+        alg = self._check_alg(header)
+        self._check_kid(header)
+        self._check_header_params(header)
+        self._check_typ(header)
+        return alg
+
+    def _check_alg(self, header: Mapping[str, Any]) -> str:
+        # RFC 8725 §2.1: the allowed algorithms come from configuration, never the token.
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms:
             raise InvalidTokenError(
                 reason="token.algorithm",
                 detail=f"alg {loggable(alg)} not in allowed {sorted(self.algorithms)}",
             )
-        self._check_kid(header)
-        self._check_header_params(header)
-        self._check_typ(header)
         return alg
 
     def _check_kid(self, header: Mapping[str, Any]) -> None:
@@ -444,6 +438,35 @@ _ID_TOKEN_CLAIMS = ("nonce", "at_hash", "name", "nickname", "picture", "email", 
 def id_token_sign(claims: Mapping[str, Any]) -> str | None:
     """The first claim that marks ``claims`` as an ID token's, or ``None``."""
     return next((name for name in _ID_TOKEN_CLAIMS if name in claims), None)
+
+
+def check_size(token: str) -> None:
+    """Check order, step 1: a token over :data:`MAX_TOKEN_BYTES` is refused unparsed."""
+    if not token:
+        raise InvalidTokenError(reason="token.malformed", detail="empty token")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidTokenError(
+            reason="token.too_large",
+            detail=f"token of {len(token)} characters exceeds {MAX_TOKEN_BYTES}",
+        )
+
+
+def check_fit(key: VerificationKey, alg: str) -> None:
+    """The key the token names must be able to verify its ``alg`` (RFC 7518 §3)."""
+    if not key.fits(alg):
+        raise InvalidTokenError(
+            reason="key.algorithm",
+            detail=f"key {loggable(key.kid)} ({key.kty}) cannot verify alg {alg}",
+        )
+
+
+def check_signature(parsed: ParsedToken, alg: str, key: VerificationKey) -> None:
+    """The signature, with exactly that one algorithm (RFC 7515 §5.2)."""
+    if not algorithm(alg).verify(parsed.signing_input, key.public_key, parsed.signature):
+        raise InvalidTokenError(
+            reason="token.signature",
+            detail=f"signature check failed with key {loggable(key.kid)}",
+        )
 
 
 def _id_token_hint(claims: Mapping[str, Any]) -> str:
