@@ -7,6 +7,10 @@
 // Provider behind the same HTTP server (this is how rotation is simulated).
 // Clients: viewer-client, editor-client, admin-client, nobody-client (secret "secret"),
 // each granted the role in its name through the namespaced roles claim.
+// DPoP (RFC 9449): features.dPoP is on, so any client may send a proof to the token
+// endpoint; dpop-client (role editor) is registered with dpop_bound_access_tokens, so
+// oidc-provider refuses it a token without a proof and binds every token it issues to
+// the proof's key (token_type "DPoP", cnf.jkt in the JWT access token).
 import http from "node:http";
 import Provider from "oidc-provider";
 
@@ -15,6 +19,9 @@ const suffix = process.env.ISSUER_SUFFIX ?? "/";
 const audience = process.env.AUDIENCE || "https://products.example.com";
 const rolesClaim = process.env.ROLES_CLAIM || "https://my-app.example.com/roles";
 const ROLES = { "viewer-client": ["viewer"], "editor-client": ["editor"], "admin-client": ["admin"], "nobody-client": [] };
+// The DPoP-only client: a token request without a proof is refused (400 invalid_grant).
+const DPOP_CLIENTS = { "dpop-client": ["editor"] };
+const ALL_ROLES = { ...ROLES, ...DPOP_CLIENTS };
 
 let issuer;
 let provider;
@@ -23,7 +30,7 @@ function build({ jwks, alg, kid }) {
   // Sign with the key named by kid: put it first among the keys of its algorithm.
   const keys = [...jwks.keys].sort((a, b) => (a.kid === kid ? -1 : b.kid === kid ? 1 : 0));
   const next = new Provider(issuer, {
-    clients: Object.keys(ROLES).map((client_id) => ({
+    clients: Object.keys(ALL_ROLES).map((client_id) => ({
       client_id,
       client_secret: "secret",
       grant_types: ["client_credentials"],
@@ -31,12 +38,16 @@ function build({ jwks, alg, kid }) {
       response_types: [],
       token_endpoint_auth_method: "client_secret_post",
       id_token_signed_response_alg: alg,
+      ...(client_id in DPOP_CLIENTS ? { dpop_bound_access_tokens: true } : {}),
     })),
     jwks: { keys },
     cookies: { keys: ["claimguard-interop-cookie-key"] },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // On by default in oidc-provider 9, said here because the DPoP tests rely on it.
+      // No nonceSecret: the token endpoint asks for no nonce (requireNonce() is false).
+      dPoP: { enabled: true },
       introspection: { enabled: false },
       resourceIndicators: {
         enabled: true,
@@ -51,7 +62,7 @@ function build({ jwks, alg, kid }) {
         }),
       },
     },
-    extraTokenClaims: async (ctx, token) => ({ [rolesClaim]: ROLES[token.clientId] ?? [] }),
+    extraTokenClaims: async (ctx, token) => ({ [rolesClaim]: ALL_ROLES[token.clientId] ?? [] }),
   });
   next.proxy = false;
   return next;
