@@ -31,6 +31,7 @@ from urllib.parse import quote
 from .bearer import BEARER
 from .bearer import DPOP
 from .dpop import DPoPVerifier
+from .dpop_errors import DPoPNonceError
 from .dpop_errors import DPoPProofError
 from .dpop_errors import DPoPRequestError
 from .dpop_errors import DPoPTokenError
@@ -46,8 +47,9 @@ DPOP_ENVIRON_KEY = "claimguard.dpop"
 
 # RFC 9110 §7.2 Host = uri-host [ ":" port ]; uri-host as a registered name or an IP
 # literal (RFC 3986 §3.2.2). Nothing else: no path, query, user info or white space.
+# A reg-name may hold "_" and "~" (unreserved): container and service names often do.
 _HOST = re.compile(
-    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?"
+    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_~](?:[A-Za-z0-9.\-_~]*[A-Za-z0-9_~])?)(?::[0-9]{1,5})?"
 )
 # RFC 3986 §3.3: what a path segment may hold unescaped (pchar) and the "/" between.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -144,14 +146,20 @@ def check_dpop(
         raise DPoPRequestError(reason="dpop.several", detail=f"{len(proofs)} DPoP proofs")
     token = validator.validate(raw, dpop=True)
     now = time.time()
-    verifier.verify(
-        proofs,
-        method=str(environ.get("REQUEST_METHOD", "")),
-        url=request_url(environ, public_url),
-        access_token=raw,
-        cnf=token.claims.get("cnf"),
-        now=now,
-    )
+    try:
+        verifier.verify(
+            proofs,
+            method=str(environ.get("REQUEST_METHOD", "")),
+            url=request_url(environ, public_url),
+            access_token=raw,
+            cnf=token.claims.get("cnf"),
+            now=now,
+        )
+    except DPoPNonceError as error:
+        # RFC 9449 §9: the answer must carry the nonce to use, whoever renders it (an
+        # app's own error handler too): the answer's DPoP-Nonce comes from the context.
+        context.nonce = error.nonce
+        raise
     if nonces is not None:
         context.nonce = nonces.issue(now)  # RFC 9449 §8.2: a fresh nonce with the answer
     return token

@@ -7,6 +7,7 @@ answers. This is the only place where core errors become HTTP responses.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -117,6 +118,9 @@ class ClaimGuard:
         app.extensions[EXTENSION_KEY] = state
         if settings.dpop.mode != "off":
             _warn_if_replays_escape(settings)
+        else:
+            # A route's dpop= can still turn DPoP on: warn on its first DPoP check.
+            state.dpop_first_use = functools.partial(_warn_if_replays_escape, settings)
         if state.dpop_nonces is not None:
             app.after_request(_send_dpop_nonce)
         # An app's own errorhandler(ClaimGuardError), registered before or after this

@@ -27,6 +27,7 @@ decorated view answer one signal for one request. Each send is guarded by the si
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -39,6 +40,7 @@ from .bearer import BEARER
 from .bearer import parse_authorization
 from .bearer import parse_credentials
 from .dpop import DPoPVerifier
+from .dpop_errors import DPoPTokenError
 from .dpop_nonce import DPoPNonces
 from .dpop_request import DPOP_ENVIRON_KEY
 from .dpop_request import RequestDPoP
@@ -92,6 +94,9 @@ class AppState:
     dpop_verifier: DPoPVerifier | None = field(default=None, init=False, repr=False)
     #: Server nonces, when ``CLAIMGUARD_DPOP_NONCE_SECRET`` is set.
     dpop_nonces: DPoPNonces | None = field(default=None, init=False, repr=False)
+    #: Called (then cleared) when a route's own mode first checks DPoP in an app whose
+    #: mode is ``off``: the start-up checks about DPoP were skipped for such an app.
+    dpop_first_use: Callable[[], None] | None = field(default=None, init=False, repr=False)
 
 
 def find_app_state() -> AppState | None:
@@ -197,12 +202,14 @@ def verify_current_request(
     # check that passes sends nothing, one that refuses sends request_refused.
     reused = token is not None
     try:
+        mode = dpop or state.settings.dpop.mode
         if token is None:
-            mode = dpop or state.settings.dpop.mode
             if mode == "off":
                 token = _authenticate(state, validator, environ, optional)
             else:
                 token = _authenticate_dpop(state, validator, environ, optional, mode)
+        elif mode == "required" and not token.dpop_bound:
+            _refuse_stored_bearer(state, environ)
         if token is not None:
             for requirement in requirements:
                 requirement.check(token, validator.rules)
@@ -271,6 +278,23 @@ def _authenticate(
     return validator.validate(raw)
 
 
+def _refuse_stored_bearer(state: AppState, environ: MutableMapping[str, Any]) -> None:
+    """An earlier check of this request (a blueprint's, in another mode) accepted its
+    token as a bearer token, and this one requires DPoP: no layer may downgrade another.
+
+    :raises DPoPTokenError: always (``token.dpop_required``).
+    """
+    context = environ.get(DPOP_ENVIRON_KEY)
+    if isinstance(context, RequestDPoP):
+        context.mode = "required"  # the answer's challenges: DPoP only
+    elif state.dpop_verifier is not None:
+        environ[DPOP_ENVIRON_KEY] = RequestDPoP("required", state.dpop_verifier.algs, BEARER)
+    raise DPoPTokenError(
+        reason="token.dpop_required",
+        detail="Bearer scheme, accepted by an earlier check, where DPoP is required",
+    )
+
+
 def _authenticate_dpop(
     state: AppState,
     validator: TokenValidator,
@@ -282,6 +306,9 @@ def _authenticate_dpop(
     verifier = state.dpop_verifier
     if verifier is None:  # pragma: no cover - init_app always builds it
         raise RuntimeError("claimguard's DPoP verifier is not set up")
+    first_use, state.dpop_first_use = state.dpop_first_use, None
+    if first_use is not None:
+        first_use()
     context = RequestDPoP(mode, verifier.algs)
     # Read by the answer, refusal or not: its challenges and DPoP-Nonce depend on it.
     environ[DPOP_ENVIRON_KEY] = context

@@ -1,0 +1,319 @@
+"""DPoP set-up in the Flask layer: every bad ``CLAIMGUARD_DPOP_*`` value refused at
+``init_app``, the warning about a per-process replay store, and a real Redis shared by
+two instances of one API (replays caught across them, an outage answered 503, a restart
+recovered).
+
+The Redis tests run a real ``redis-server`` on 127.0.0.1 (tests/redis_server.py). They
+are skipped when it or redis-py is missing, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+import claimguard.extension
+from claimguard import ClaimGuard
+from claimguard.errors import ConfigurationError
+from claimguard.replay import RedisReplayStore
+from claimguard.signals import request_refused
+from claimguard.testing import DPoPKey
+from claimguard.testing import ForgedIssuer
+from claimguard.testing import make_proof
+from protected_app import ROLES
+from redis_server import HOW_TO_RUN
+from redis_server import RedisServer
+from redis_server import redis_server_path
+from test_dpop_flask import ORIGIN
+from test_dpop_flask import assert_refused
+from test_dpop_flask import build_app
+from test_dpop_flask import dpop
+from test_dpop_flask import send
+
+WARNING = "CLAIMGUARD_DPOP_REPLAY_STORE is 'memory'"
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[ForgedIssuer]:
+    with ForgedIssuer(roles_claim=ROLES) as forged:
+        yield forged
+
+
+@pytest.fixture(scope="module")
+def key() -> DPoPKey:
+    return DPoPKey.generate()
+
+
+@pytest.fixture
+def reasons() -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def refused(sender: Any, **kwargs: Any) -> None:
+        seen.append(kwargs["reason"])
+
+    request_refused.connect(refused)
+    try:
+        yield seen
+    finally:
+        request_refused.disconnect(refused)
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+class NoClaim:
+    """An object that is no replay store."""
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("CLAIMGUARD_DPOP_MODE", "on"),
+        ("CLAIMGUARD_DPOP_MODE", True),
+        ("CLAIMGUARD_DPOP_ALGORITHMS", ["HS256"]),
+        ("CLAIMGUARD_DPOP_ALGORITHMS", ["none"]),
+        ("CLAIMGUARD_DPOP_ALGORITHMS", []),
+        ("CLAIMGUARD_DPOP_MAX_AGE", 0),
+        ("CLAIMGUARD_DPOP_MAX_AGE", "300"),
+        ("CLAIMGUARD_DPOP_LEEWAY", -1),
+        ("CLAIMGUARD_DPOP_REPLAY_STORE", "memcached://x"),
+        ("CLAIMGUARD_DPOP_REPLAY_STORE", NoClaim()),
+        ("CLAIMGUARD_DPOP_NONCE_SECRET", "too short"),
+        ("CLAIMGUARD_DPOP_REQUIRE_NONCE", True),
+        ("CLAIMGUARD_DPOP_REQUIRE_NONCE", "yes"),
+        ("CLAIMGUARD_PUBLIC_URL", "https://api.example.com/?x=1"),
+        ("CLAIMGUARD_PUBLIC_URL", "https://api.example.com/#top"),
+        ("CLAIMGUARD_PUBLIC_URL", "https://user@api.example.com"),
+        ("CLAIMGUARD_PUBLIC_URL", "ftp://api.example.com"),
+        ("CLAIMGUARD_PUBLIC_URL", "api.example.com"),
+    ],
+)
+def test_a_bad_setting_is_refused_at_init_app_naming_its_key(
+    issuer: ForgedIssuer, key: str, value: Any
+) -> None:
+    app = Flask(__name__)
+    issuer.configure(app)
+    app.config[key] = value
+    with pytest.raises(ConfigurationError, match=key):
+        ClaimGuard(app)
+    assert "claimguard" not in app.extensions
+
+
+def test_good_settings_are_taken(issuer: ForgedIssuer) -> None:
+    app = build_app(
+        issuer,
+        mode="required",
+        CLAIMGUARD_DPOP_ALGORITHMS=["EdDSA", "ES256", "EdDSA"],
+        CLAIMGUARD_DPOP_MAX_AGE=60,
+        CLAIMGUARD_DPOP_LEEWAY=0,
+        CLAIMGUARD_DPOP_NONCE_SECRET=b"b" * 32,
+        CLAIMGUARD_DPOP_REQUIRE_NONCE=True,
+        CLAIMGUARD_PUBLIC_URL="https://api.example.com/prefix/",
+    )
+    settings = app.extensions["claimguard"].settings.dpop
+    assert settings.algorithms == ("EdDSA", "ES256")
+    assert settings.public_url == "https://api.example.com/prefix"
+    assert app.extensions["claimguard"].dpop_verifier.max_age == 60
+
+
+# -- the warning about a per-process store -----------------------------------------------
+
+
+@pytest.fixture
+def single_process(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No worker hints, and the once-per-process warning not given yet."""
+    monkeypatch.delitem(sys.modules, "gunicorn", raising=False)
+    monkeypatch.delitem(sys.modules, "uwsgi", raising=False)
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.setattr(claimguard.extension, "_warned_about_replays", False)
+    return monkeypatch
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "claimguard" and record.levelno == logging.WARNING
+    ]
+
+
+@pytest.mark.parametrize("hint", ["gunicorn", "WEB_CONCURRENCY"])
+def test_the_memory_store_is_warned_about_beside_other_workers(
+    issuer: ForgedIssuer,
+    single_process: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    hint: str,
+) -> None:
+    caplog.set_level(logging.WARNING, "claimguard")
+    build_app(issuer)
+    assert _warnings(caplog) == []  # one process: nothing to warn about
+    if hint == "gunicorn":
+        single_process.setitem(sys.modules, "gunicorn", types.ModuleType("gunicorn"))
+    else:
+        single_process.setenv("WEB_CONCURRENCY", "2")
+    build_app(issuer)
+    [message] = _warnings(caplog)
+    assert message.startswith(WARNING)
+    build_app(issuer)
+    assert len(_warnings(caplog)) == 1  # once per process
+
+
+def test_one_worker_by_web_concurrency_is_no_reason_to_warn(
+    issuer: ForgedIssuer, single_process: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "claimguard")
+    for value in ("1", "many"):
+        single_process.setenv("WEB_CONCURRENCY", value)
+        build_app(issuer)
+    assert _warnings(caplog) == []
+
+
+def test_a_shared_store_is_not_warned_about(
+    issuer: ForgedIssuer, single_process: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if importlib.util.find_spec("redis") is None:
+        _require_redis()
+    caplog.set_level(logging.WARNING, "claimguard")
+    single_process.setitem(sys.modules, "gunicorn", types.ModuleType("gunicorn"))
+    app = build_app(issuer, CLAIMGUARD_DPOP_REPLAY_STORE="redis://127.0.0.1:1/0")
+    app.extensions["claimguard"].dpop_verifier.store.close()
+    build_app(issuer, CLAIMGUARD_DPOP_REPLAY_STORE=_NeverSeen())
+    assert _warnings(caplog) == []
+
+
+def test_a_route_requiring_dpop_on_an_off_app_is_warned_about(
+    issuer: ForgedIssuer,
+    key: DPoPKey,
+    single_process: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The app's mode is off, but a route's own mode uses the replay store all the same."""
+    caplog.set_level(logging.WARNING, "claimguard")
+    single_process.setitem(sys.modules, "gunicorn", types.ModuleType("gunicorn"))
+    client = build_app(issuer, mode="off").test_client()
+    assert _warnings(caplog) == []  # DPoP may never be used: no warning yet
+    assert client.get("/auth").status_code == 401
+    assert _warnings(caplog) == []
+    assert send(client, key, issuer.mint(dpop_key=key), "/required").status_code == 200
+    [message] = _warnings(caplog)
+    assert message.startswith(WARNING)
+    assert send(client, key, issuer.mint(dpop_key=key), "/required").status_code == 200
+    assert len(_warnings(caplog)) == 1
+
+
+class _NeverSeen:
+    """A shared store of the app's own making: every proof is new to it."""
+
+    def claim(self, key: str, ttl: int) -> bool:
+        return True
+
+
+# -- a real Redis shared by two instances ------------------------------------------------
+
+
+def _require_redis() -> None:
+    """Skip with a line saying how to run these tests, or fail under CI=true."""
+    missing = [
+        what
+        for what, present in (
+            ("redis-server", redis_server_path() is not None),
+            ("the redis Python package", importlib.util.find_spec("redis") is not None),
+        )
+        if not present
+    ]
+    if not missing:
+        return
+    message = f"{' and '.join(missing)} missing: {HOW_TO_RUN}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: the Redis tests must run)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    _require_redis()
+    server = RedisServer(tmp_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def instances(issuer: ForgedIssuer, redis_server: RedisServer) -> Iterator[tuple[Flask, Flask]]:
+    """Two instances of one API (two apps, as two processes or hosts would build),
+    sharing one Redis."""
+    apps = tuple(build_app(issuer, CLAIMGUARD_DPOP_REPLAY_STORE=redis_server.url) for _ in range(2))
+    try:
+        yield apps[0], apps[1]
+    finally:
+        for app in apps:
+            store = app.extensions["claimguard"].dpop_verifier.store
+            assert isinstance(store, RedisReplayStore)
+            store.close()
+
+
+def test_a_proof_used_on_one_instance_is_refused_on_the_other(
+    issuer: ForgedIssuer, key: DPoPKey, reasons: list[str], instances: tuple[Flask, Flask]
+) -> None:
+    first, second = (app.test_client() for app in instances)
+    token = issuer.mint(dpop_key=key)
+    headers = dpop(token, make_proof(key, "GET", ORIGIN + "/auth", access_token=token))
+    assert first.get("/auth", headers=headers).status_code == 200
+    assert_refused(second.get("/auth", headers=headers), 401, "dpop.replay", reasons)
+    assert_refused(first.get("/auth", headers=headers), 401, "dpop.replay", reasons)
+    assert send(second, key, token).status_code == 200  # a new proof is welcome
+
+
+def test_with_memory_stores_a_replay_to_the_other_instance_passes(
+    issuer: ForgedIssuer, key: DPoPKey, reasons: list[str]
+) -> None:
+    """Why the store must be shared: each memory store knows its own process only."""
+    first, second = (build_app(issuer).test_client() for _ in range(2))
+    token = issuer.mint(dpop_key=key)
+    headers = dpop(token, make_proof(key, "GET", ORIGIN + "/auth", access_token=token))
+    assert first.get("/auth", headers=headers).status_code == 200
+    assert_refused(first.get("/auth", headers=headers), 401, "dpop.replay", reasons)
+    assert second.get("/auth", headers=headers).status_code == 200
+
+
+def test_a_redis_outage_is_503_and_a_restart_recovers(
+    issuer: ForgedIssuer,
+    key: DPoPKey,
+    reasons: list[str],
+    redis_server: RedisServer,
+    instances: tuple[Flask, Flask],
+) -> None:
+    clients = [app.test_client() for app in instances]
+    token = issuer.mint(dpop_key=key)
+    assert send(clients[0], key, token).status_code == 200
+    redis_server.kill()
+    for client in clients:
+        started = time.monotonic()
+        response = send(client, key, token)
+        assert time.monotonic() - started < 2
+        assert_refused(response, 503, "dpop.store_unavailable", reasons)
+        assert int(response.headers["Retry-After"]) >= 1
+        assert "WWW-Authenticate" not in response.headers
+    redis_server.start()
+    for client in clients:
+        deadline = time.monotonic() + 5
+        # The first command after a restart may meet a connection the outage broke.
+        while (status := send(client, key, token).status_code) == 503:
+            assert time.monotonic() < deadline, "the app did not recover"
+            time.sleep(0.05)
+        assert status == 200
+    headers = dpop(token, make_proof(key, "GET", ORIGIN + "/auth", access_token=token))
+    assert clients[0].get("/auth", headers=headers).status_code == 200
+    assert_refused(clients[1].get("/auth", headers=headers), 401, "dpop.replay", reasons)
