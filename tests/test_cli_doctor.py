@@ -420,3 +420,79 @@ def test_refused_settings_are_one_line_without_a_traceback(tmp_path: Path) -> No
     assert "Traceback" not in output
     assert "the app refused its settings" in output
     assert "CLAIMGUARD_LEEWAY" in output
+
+
+# -- the DPoP replay store ---------------------------------------------------------------
+
+
+class Store:
+    """A replay store whose claim answers ``answer``, or raises it."""
+
+    def __init__(self, answer: bool | Exception) -> None:
+        self.answer = answer
+        self.claimed: list[tuple[str, int]] = []
+
+    def claim(self, key: str, ttl: int) -> bool:
+        self.claimed.append((key, ttl))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def store_check(document: dict[str, Any]) -> dict[str, Any]:
+    (check,) = [check for check in document["checks"] if check["check"] == "replay-store"]
+    return check
+
+
+def test_a_shared_replay_store_that_answers_passes(issuer: ForgedIssuer) -> None:
+    store = Store(True)
+    document = report(
+        make_app(issuer, CLAIMGUARD_DPOP_MODE="allowed", CLAIMGUARD_DPOP_REPLAY_STORE=store)
+    )
+    assert store_check(document)["status"] == "ok"
+    assert len(store.claimed) == 1
+    key, ttl = store.claimed[0]
+    assert key.startswith("claimguard:doctor:")
+    assert ttl == 1
+    assert document["settings"]["dpop_replay_store"] == "<Store>"
+
+
+@pytest.mark.parametrize("answer", [ConnectionError("refused"), False])
+def test_a_replay_store_that_fails_or_refuses_fails(
+    issuer: ForgedIssuer, answer: bool | Exception
+) -> None:
+    app = make_app(
+        issuer, CLAIMGUARD_DPOP_MODE="required", CLAIMGUARD_DPOP_REPLAY_STORE=Store(answer)
+    )
+    result = doctor(app)
+    assert result.exit_code == 1
+    assert any("replay-store" in line for line in lines(result, "FAIL"))
+    assert "Traceback" not in result.output
+
+
+def test_an_unreachable_redis_fails_within_its_timeout(issuer: ForgedIssuer) -> None:
+    pytest.importorskip("redis", reason="pip install redis")
+    from redis_server import free_port
+
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"  # nothing listens there
+    document = report(
+        make_app(issuer, CLAIMGUARD_DPOP_MODE="allowed", CLAIMGUARD_DPOP_REPLAY_STORE=url)
+    )
+    assert store_check(document)["status"] == "fail"
+    assert "s3cret" not in json.dumps(document)  # the password is never printed
+    assert document["settings"]["dpop_replay_store"].startswith("redis://:***@127.0.0.1:")
+
+
+def test_the_memory_store_is_a_warning_only_where_dpop_is_on(issuer: ForgedIssuer) -> None:
+    on = report(make_app(issuer, CLAIMGUARD_DPOP_MODE="allowed"))
+    assert store_check(on)["status"] == "warn"
+    assert on["healthy"] is True
+    off = report(make_app(issuer))
+    assert [check for check in off["checks"] if check["check"] == "replay-store"] == []
+
+
+def test_the_nonce_secret_is_never_printed(issuer: ForgedIssuer) -> None:
+    secret = "n" * 40
+    app = make_app(issuer, CLAIMGUARD_DPOP_MODE="allowed", CLAIMGUARD_DPOP_NONCE_SECRET=secret)
+    for args in ((), ("--json",)):
+        assert secret not in doctor(app, *args).output

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
+import secrets
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -616,4 +617,53 @@ def diagnose(
                 clock=clock,
             )
         )
-    return Diagnosis(settings, check_roles_claims(settings), tuple(reports))
+    checks = (*check_roles_claims(settings), *check_replay_store(settings, clock=clock))
+    return Diagnosis(settings, checks, tuple(reports))
+
+
+def check_replay_store(
+    settings: Settings, *, clock: Callable[[], float] = time.time
+) -> tuple[Check, ...]:
+    """Whether the DPoP replay store answers (RFC 9449 §11.1: a proof is used once).
+
+    A shared store (Redis, or an object) is asked to claim one throwaway key, expiring
+    in a second, as a request would. The in-memory store needs no check, but where DPoP
+    is on it only sees its own process's proofs: a warning says so.
+    """
+    dpop = settings.dpop
+    if not dpop.shared_store:
+        if dpop.mode == "off":
+            return ()
+        return (
+            Check(
+                "replay-store",
+                "warn",
+                "CLAIMGUARD_DPOP_REPLAY_STORE is 'memory': each process remembers only the "
+                "proofs it saw; with several workers or instances, use a redis:// URL",
+            ),
+        )
+    started = clock()
+    try:
+        store = dpop.build_store()
+        fresh = store.claim(f"claimguard:doctor:{secrets.token_hex(8)}", 1)
+    except Exception as exc:  # a store raises anything from its client library
+        return (
+            Check(
+                "replay-store",
+                "fail",
+                f"the DPoP replay store does not answer ({type(exc).__name__}): every DPoP "
+                "request would be answered 503; check the server's connection to it",
+            ),
+        )
+    if fresh is not True:
+        return (
+            Check(
+                "replay-store",
+                "fail",
+                "the DPoP replay store refused a key never used before: it would refuse "
+                "every proof as a replay",
+            ),
+        )
+    return (
+        Check("replay-store", "ok", f"the DPoP replay store answered in {clock() - started:.3f} s"),
+    )
