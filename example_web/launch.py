@@ -13,6 +13,15 @@ starts, on 127.0.0.1 / localhost only:
 3. the Next.js production server (``next start``) with @auth0/nextjs-auth0 pointed at the
    tenant and the API.
 
+``EXAMPLE_WEB_DPOP=1 make demo-web`` turns DPoP (RFC 9449) on end to end: the web app
+gets ``EXAMPLE_WEB_DPOP=1`` and a fresh ES256 key pair (``AUTH0_DPOP_PUBLIC_KEY``,
+``AUTH0_DPOP_PRIVATE_KEY``), so the tenant binds its tokens to that key (``cnf.jkt``)
+and the app calls the API with ``Authorization: DPoP`` and a proof per call; example_api
+runs with ``CLAIMGUARD_DPOP_MODE=required``, server nonces required
+(``CLAIMGUARD_DPOP_NONCE_SECRET``, ``CLAIMGUARD_DPOP_REQUIRE_NONCE``) and
+``CLAIMGUARD_PUBLIC_URL`` set to the URL the app calls it by (a proof's ``htu``).
+Unset or ``0``: Bearer tokens, exactly as without the switch.
+
 Before that it installs what it needs: ``npm ci`` when ``package-lock.json`` changed
 since the last install, ``next build`` when a source file changed since the last build
 (both remembered by a stamp holding a hash of their inputs). Each service runs in its own
@@ -88,12 +97,44 @@ PORT_VARIABLES = {
     "api": "EXAMPLE_API_PORT",
 }
 BANNER = "=" * 78
+DPOP_LINE = {
+    False: "off (Bearer tokens; EXAMPLE_WEB_DPOP=1 make demo-web turns it on)",
+    True: "on: DPoP-bound tokens, the API requires DPoP proofs with its nonces",
+}
 
 log = logging.getLogger("example_web.launch")
 
 
 class LaunchError(RuntimeError):
     """A service could not be installed, built or started; the message says why."""
+
+
+def dpop_switch(environ: dict[str, str] | None = None) -> bool:
+    """``EXAMPLE_WEB_DPOP``: ``1`` on, unset or ``0`` off, anything else an error."""
+    value = (os.environ if environ is None else environ).get("EXAMPLE_WEB_DPOP", "").strip()
+    if value in ("", "0"):
+        return False
+    if value != "1":
+        raise LaunchError(f"EXAMPLE_WEB_DPOP must be 1, 0 or unset, got {value[:20]!r}")
+    return True
+
+
+def dpop_key_pair() -> tuple[str, str]:
+    """A fresh ES256 (P-256) key pair for the web app's DPoP proofs: public key PEM
+    (SPKI), private key PEM (PKCS #8), the forms the SDK's variables take."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return public.decode("ascii"), private.decode("ascii")
 
 
 def missing_tools() -> list[str]:
@@ -305,14 +346,23 @@ def _wait_ready(service: Service, url: str, deadline: float, ok: Callable[[int],
 
 def seed_products(database: Path) -> None:
     """Two products, so that a viewer has something to list (only into an empty file)."""
-    from example_api.storage import ProductStore
+    from example_api import storage
 
-    store = ProductStore(str(database))
-    store.initialise()
-    _, total = store.list(1, 0)
-    if total == 0:
-        store.create({"name": "Espresso cup", "price": 6.5, "description": "seeded", "stock": 12})
-        store.create({"name": "Tea pot", "price": 24.0, "description": "seeded", "stock": 3})
+    # open_store() where example_api has several backends; the class itself before.
+    opener = getattr(storage, "open_store", None)
+    store = opener(str(database)) if opener is not None else storage.ProductStore(str(database))
+    try:
+        store.initialise()
+        _, total = store.list(1, 0)
+        if total == 0:
+            store.create(
+                {"name": "Espresso cup", "price": 6.5, "description": "seeded", "stock": 12}
+            )
+            store.create({"name": "Tea pot", "price": 24.0, "description": "seeded", "stock": 3})
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass
@@ -325,6 +375,8 @@ class Stack:
     api_url: str
     web_api_url: str
     services: list[Service] = field(default_factory=list)
+    #: Whether DPoP is on (``start(dpop=True)``).
+    dpop: bool = False
 
     @property
     def issuer(self) -> str:
@@ -356,12 +408,14 @@ def start(
     database: Path | None = None,
     access_token_ttl: int = 3600,
     api_workers: int = 2,
+    dpop: bool = False,
 ) -> Stack:
     """Start tenant, example_api and ``next start``; a :class:`Stack` to stop them.
 
     ``web_api_url`` maps example_api's URL to the one the Next.js server is given as
-    ``EXAMPLE_API_URL`` (the tests put a recording proxy in between). Call
-    :func:`prepare` first.
+    ``EXAMPLE_API_URL`` (the tests put a recording proxy in between). ``dpop`` turns
+    DPoP on (see the module's docstring): example_api then requires DPoP and nonces,
+    with ``CLAIMGUARD_PUBLIC_URL`` set to that URL. Call :func:`prepare` first.
     """
     chosen = {name: (ports or {}).get(name) or free_port() for name in ("web", "tenant", "api")}
     log_dir = run_dir / "logs"
@@ -376,7 +430,7 @@ def start(
     database = database or run_dir / "products.sqlite3"
     seed_products(database)
 
-    stack = Stack(run_dir, web_url, tenant_url, api_url, web_api_url="")
+    stack = Stack(run_dir, web_url, tenant_url, api_url, web_api_url="", dpop=dpop)
     try:
         tenant = _spawn(
             "tenant",
@@ -403,6 +457,9 @@ def start(
             lambda status: status == 200,
         )
 
+        # Known before the API starts: with DPoP it is the API's public URL (a proof's
+        # htu names the URL the app calls, proxy or not).
+        stack.web_api_url = web_api_url(api_url) if web_api_url else api_url
         api_env = dict(os.environ)
         api_env.pop("CLAIMGUARD_DOMAIN", None)
         api_env.pop("CLAIMGUARD_JWKS_URL", None)
@@ -422,11 +479,27 @@ def start(
                 "no_proxy": "localhost,127.0.0.1,::1",
             }
         )
+        if dpop:
+            api_env.update(
+                {
+                    "CLAIMGUARD_DPOP_MODE": "required",
+                    "CLAIMGUARD_DPOP_NONCE_SECRET": secrets.token_hex(32),
+                    "CLAIMGUARD_DPOP_REQUIRE_NONCE": "1",
+                    "CLAIMGUARD_PUBLIC_URL": stack.web_api_url.rstrip("/"),
+                }
+            )
         api = _spawn("api", gunicorn_command(), REPO, api_env, log_dir)
         stack.services.append(api)
         _wait_ready(api, f"{api_url}/health", deadline, lambda status: status == 200)
 
-        stack.web_api_url = web_api_url(api_url) if web_api_url else api_url
+        web_dpop = {"EXAMPLE_WEB_DPOP": "0"}
+        if dpop:
+            public_key, private_key = dpop_key_pair()
+            web_dpop = {
+                "EXAMPLE_WEB_DPOP": "1",
+                "AUTH0_DPOP_PUBLIC_KEY": public_key,
+                "AUTH0_DPOP_PRIVATE_KEY": private_key,
+            }
         web = _spawn(
             "web",
             [
@@ -451,6 +524,7 @@ def start(
                     # The tenant speaks plain HTTP on localhost: development only.
                     "AUTH0_ALLOW_INSECURE_REQUESTS": "1",
                     "EXAMPLE_API_URL": stack.web_api_url,
+                    **web_dpop,
                 }
             ),
             log_dir,
@@ -491,6 +565,7 @@ def _print_banner(stack: Stack, out: IO[str]) -> None:
         f"""
   tenant (issuer)  {stack.issuer}
   products API     {stack.api_url}   (CLAIMGUARD_ISSUER={stack.issuer})
+  DPoP             {DPOP_LINE[stack.dpop]}
   logs             {stack.run_dir / "logs"}
 
 viewer lists; editor also creates and edits; admin also deletes. Every button is shown
@@ -515,8 +590,9 @@ def main() -> int:
     stack: Stack | None = None
     try:
         ports = _demo_ports()
+        dpop = dpop_switch()
         prepare(run_dir / "logs", say=print)
-        stack = start(run_dir, ports=ports, database=run_dir / "products.sqlite3")
+        stack = start(run_dir, ports=ports, database=run_dir / "products.sqlite3", dpop=dpop)
         _print_banner(stack, sys.stdout)
         sys.stdout.flush()
         while True:

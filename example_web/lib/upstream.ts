@@ -1,14 +1,16 @@
 // Calling example_api on the user's behalf, from the server only.
 //
 // The browser talks to this app with its session cookie; this app talks to the API
-// with the user's access token (`Authorization: Bearer`, RFC 6750 §2.1). The token
+// with the user's access token (`Authorization: Bearer`, RFC 6750 §2.1; with
+// EXAMPLE_WEB_DPOP=1, `Authorization: DPoP` and a proof signed by the SDK's fetcher for
+// each call, RFC 9449 §7.1). The token
 // never goes to the browser and the browser's cookies never go to the API. Every
 // answer made here is JSON with `Cache-Control: no-store` (per-user data), and no
 // byte of the request is ever copied into a response header.
 import { AccessTokenError, AccessTokenErrorCode } from "@auth0/nextjs-auth0/errors";
 import { NextResponse, type NextRequest } from "next/server";
 
-import { auth0 } from "@/lib/auth0";
+import { ALLOW_INSECURE_REQUESTS, DPOP, auth0 } from "@/lib/auth0";
 
 /** example_api refuses bodies over 64 KiB itself; refuse them here before reading. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -142,25 +144,28 @@ export async function accessToken(
     const { token, expiresAt } = await auth0.getAccessToken(refresh ? { refresh: true } : undefined);
     return { token, expiresAt };
   } catch (error) {
-    if (error instanceof AccessTokenError) {
-      if (error.code === AccessTokenErrorCode.MISSING_SESSION) {
-        return { refused: answer(401, { error: "unauthorized", error_description: "Sign in first." }) };
-      }
-      if (error.code === AccessTokenErrorCode.FAILED_TO_REFRESH_TOKEN && !error.cause) {
-        // No OAuth error from the tenant: it could not be reached at all.
-        return {
-          refused: answer(
-            503,
-            { error: "temporarily_unavailable", error_description: "The sign-in service cannot be reached." },
-            { "Retry-After": "5" },
-          ),
-        };
-      }
-      return { refused: answer(401, { error: "session_expired", error_description: "Sign in again." }) };
-    }
-    console.error("example_web: could not get an access token", error);
-    return { refused: answer(401, { error: "unauthorized", error_description: "Sign in again." }) };
+    return { refused: tokenRefusal(error) };
   }
+}
+
+/** The answer to give when the SDK could not produce the user's access token. */
+function tokenRefusal(error: unknown): NextResponse {
+  if (error instanceof AccessTokenError) {
+    if (error.code === AccessTokenErrorCode.MISSING_SESSION) {
+      return answer(401, { error: "unauthorized", error_description: "Sign in first." });
+    }
+    if (error.code === AccessTokenErrorCode.FAILED_TO_REFRESH_TOKEN && !error.cause) {
+      // No OAuth error from the tenant: it could not be reached at all.
+      return answer(
+        503,
+        { error: "temporarily_unavailable", error_description: "The sign-in service cannot be reached." },
+        { "Retry-After": "5" },
+      );
+    }
+    return answer(401, { error: "session_expired", error_description: "Sign in again." });
+  }
+  console.error("example_web: could not get an access token", error);
+  return answer(401, { error: "unauthorized", error_description: "Sign in again." });
 }
 
 /**
@@ -239,14 +244,19 @@ export async function forwardToApi(req: NextRequest, { path, search = "" }: Forw
     headers.set("Content-Type", "application/json");
   }
 
+  // The token first, in both modes: getAccessToken() refreshes an expired one and
+  // saves the new token set in the session cookie.
   const token = await accessToken();
   if ("refused" in token) {
     return token.refused;
   }
-  headers.set("Authorization", `Bearer ${token.token}`);
 
   const url = new URL(["products", ...path.map(encodeURIComponent)].join("/"), base.href.endsWith("/") ? base : `${base.href}/`);
   url.search = search;
+  if (DPOP) {
+    return forwardWithDpop(req.method, url, headers, body, base);
+  }
+  headers.set("Authorization", `Bearer ${token.token}`);
   let upstream: Response;
   try {
     upstream = await fetch(url, {
@@ -267,6 +277,87 @@ export async function forwardToApi(req: NextRequest, { path, search = "" }: Forw
     );
   }
   return relay(upstream, base);
+}
+
+/**
+ * The DPoP path (EXAMPLE_WEB_DPOP=1): the SDK's fetcher signs a proof for this one call
+ * (`htm`, `htu` = the API URL without query, `ath` = the token's hash, a fresh `jti`)
+ * and sends `Authorization: DPoP <token>`. When the API answers 401 `use_dpop_nonce`
+ * with a `DPoP-Nonce` header, the fetcher signs a new proof with that nonce and retries,
+ * once. A fetcher keeps the nonces it learns for its own life only, and it is made per
+ * request (it is bound to the session it was made for): with an API that requires
+ * nonces, every call is answered 401 first, then retried.
+ *
+ * oauth4webapi (under the SDK) throws on ANY answer that carries `WWW-Authenticate`,
+ * the API's 401 and 403 included: the answer is in the error, and relayed from there
+ * exactly as the Bearer path relays it.
+ */
+async function forwardWithDpop(
+  method: string,
+  url: URL,
+  headers: Headers,
+  body: ArrayBuffer | undefined,
+  base: URL,
+): Promise<NextResponse> {
+  if (url.protocol !== "https:" && !ALLOW_INSECURE_REQUESTS) {
+    // The SDK's fetcher refuses plain HTTP unless the client allows insecure requests.
+    console.error("example_web: EXAMPLE_WEB_DPOP=1 needs an https EXAMPLE_API_URL (or the local tenant setup)");
+    return answer(500, { error: "server_error", error_description: "The app is misconfigured." });
+  }
+  let upstream: Response;
+  try {
+    const fetcher = await auth0.createFetcher(undefined, { fetch: upstreamFetch });
+    upstream = await fetcher.fetchWithAuth(url.href, { method, headers, body });
+  } catch (error) {
+    const challenged = challengeResponse(error);
+    if (challenged !== null) {
+      return relay(challenged, base);
+    }
+    if (error instanceof AccessTokenError) {
+      return tokenRefusal(error);
+    }
+    if (error instanceof Error && /nonce error persisted/i.test(error.message)) {
+      console.error(`example_web: ${method} ${url.pathname}: the API refused the retried DPoP nonce too`);
+      return answer(502, { error: "bad_gateway", error_description: "The products API refused the DPoP proof." });
+    }
+    console.error(`example_web: ${method} ${url.pathname} failed:`, error instanceof Error ? error.message : error);
+    return answer(
+      503,
+      { error: "temporarily_unavailable", error_description: "The products API cannot be reached." },
+      { "Retry-After": "5" },
+    );
+  }
+  return relay(upstream, base);
+}
+
+/** The answer inside oauth4webapi's WWWAuthenticateChallengeError, or null. */
+function challengeResponse(error: unknown): Response | null {
+  if (error instanceof Error && (error as { code?: unknown }).code === "OAUTH_WWW_AUTHENTICATE_CHALLENGE") {
+    const response = (error as { response?: unknown }).response;
+    if (response instanceof Response) {
+      return response;
+    }
+  }
+  return null;
+}
+
+/**
+ * The fetch the SDK's fetcher calls: the Bearer path's rules (no cache, no redirect
+ * followed, a deadline). The fetcher hands over the body as a stream (it builds a
+ * Request); it is this app's own capped copy, so it is read back into one buffer and
+ * sent with a Content-Length, as the Bearer path sends it.
+ */
+async function upstreamFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const { body, signal, ...rest } = (init ?? {}) as RequestInit & { duplex?: string };
+  delete (rest as { duplex?: string }).duplex;
+  const timeout = AbortSignal.timeout(UPSTREAM_TIMEOUT_MS);
+  return fetch(input, {
+    ...rest,
+    body: body instanceof ReadableStream ? await new Response(body).arrayBuffer() : body,
+    cache: "no-store",
+    redirect: "manual",
+    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+  });
 }
 
 /** The API's answer as this app's: status, JSON body and the headers that matter. */

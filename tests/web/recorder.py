@@ -3,7 +3,9 @@
 The browser tests point the web app's ``EXAMPLE_API_URL`` here. Every request is
 passed on to example_api unchanged and recorded with the answer's status, so a test
 can see exactly what the API received: the method and path, the bearer token (decoded
-with :func:`decode_jwt`), and whether a browser cookie came along (it must not).
+with :func:`decode_jwt`), and whether a browser cookie came along (it must not). With
+DPoP, :attr:`Seen.dpop_token` and :attr:`Seen.proof` are the token and its proof, and
+:attr:`Seen.answer_headers` what the API answered (``WWW-Authenticate``, ``DPoP-Nonce``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import http.client
 import json
 import threading
 from dataclasses import dataclass
+from dataclasses import field
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -41,6 +44,10 @@ class Seen:
     path: str
     headers: dict[str, str]
     status: int
+    #: The API's answer headers, names in lower case (repeated ones joined by ", ").
+    answer_headers: dict[str, str] = field(default_factory=dict)
+    #: The request body as received (up to the proxy's limit).
+    body: bytes = b""
 
     @property
     def token(self) -> str | None:
@@ -48,6 +55,18 @@ class Seen:
         value = self.headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
         return token if scheme.lower() == "bearer" and token else None
+
+    @property
+    def dpop_token(self) -> str | None:
+        """The token sent with the ``DPoP`` scheme (RFC 9449 §7.1), ``None`` without one."""
+        value = self.headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        return token if scheme.lower() == "dpop" and token else None
+
+    @property
+    def proof(self) -> str | None:
+        """The ``DPoP`` proof header sent, ``None`` without one."""
+        return self.headers.get("dpop")
 
 
 def _b64url(part: str) -> bytes:
@@ -97,6 +116,9 @@ class RecordingProxy:
     def tokens(self) -> set[str]:
         return {seen.token for seen in self.seen() if seen.token}
 
+    def dpop_tokens(self) -> set[str]:
+        return {seen.dpop_token for seen in self.seen() if seen.dpop_token}
+
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -132,12 +154,18 @@ class RecordingProxy:
                     answer_headers = answer.getheaders()
                 finally:
                     connection.close()
+                received: dict[str, str] = {}
+                for name, value in answer_headers:
+                    key = name.lower()
+                    received[key] = f"{received[key]}, {value}" if key in received else value
                 proxy._record(
                     Seen(
                         self.command,
                         self.path,
                         {name.lower(): value for name, value in self.headers.items()},
                         status,
+                        received,
+                        body or b"",
                     )
                 )
                 self.send_response(status)

@@ -2,9 +2,11 @@
 //
 // The handler runs on the server. It takes the user's access token from the session
 // (auth0.getAccessToken(), refreshing it when it has expired), forwards the call to
-// example_api (EXAMPLE_API_URL) as `Authorization: Bearer <token>` and relays the
-// API's status, JSON body, ETag, Location and Retry-After. A 403 stays a 403: the
-// page tells the user their role cannot do this.
+// example_api (EXAMPLE_API_URL) as `Authorization: Bearer <token>` (with
+// EXAMPLE_WEB_DPOP=1: `Authorization: DPoP <token>` and a DPoP proof made for this call
+// by the SDK's fetcher, see lib/upstream.ts) and relays the API's status, JSON body,
+// ETag, Location and Retry-After. A 403 stays a 403: the page tells the user their
+// role cannot do this.
 import type { NextRequest } from "next/server";
 
 import { answer, forwardToApi, refusePath } from "@/lib/upstream";
