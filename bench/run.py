@@ -218,6 +218,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20000, help="distinct tokens minted")
     parser.add_argument("--skip-micro", action="store_true")
     parser.add_argument(
+        "--save",
+        metavar="PATH",
+        help="also write the results as JSON to PATH (what bench.chart draws), "
+        "e.g. bench/results/latest.json",
+    )
+    parser.add_argument(
         "--apps",
         default="noauth,claimguard,quickstart,authlib",
         help="comma-separated app kinds to run (noauth is always kept: it is the baseline)",
@@ -269,6 +275,8 @@ def main() -> None:
                     flush=True,
                 )
         report(results, args.rounds)
+        if args.save:
+            save(Path(args.save), results, args.rounds, args.duration)
     if not args.skip_micro:
         from bench import micro
 
@@ -324,6 +332,37 @@ def report(results: dict[str, list[dict[str, float]]], rounds: int) -> None:
             if f"{kind}, {mode}" in results:
                 scaling = _median_ratio(results, f"{kind}, {mode}, 2 workers", f"{kind}, {mode}")
                 print(f"  {kind}: 2 workers serve {scaling:.2f}x the requests of 1")
+
+
+def summarize(results: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per variant: the median req/s and the median, lowest and highest per-round ratio
+    to the no-auth run of the same traffic shape and worker count."""
+    summary = {}
+    for name, runs in results.items():
+        mode = name.split(", ", 1)[1]
+        per_round = _per_round(results, name, f"no auth, {mode}")
+        summary[name] = {
+            "rps": round(statistics.median(run["rps"] for run in runs), 1),
+            "ratio": round(statistics.median(per_round), 3),
+            "low": round(min(per_round), 3),
+            "high": round(max(per_round), 3),
+        }
+    return summary
+
+
+def save(
+    path: Path, results: dict[str, list[dict[str, float]]], rounds: int, duration: float
+) -> None:
+    """Write the results as JSON: the summary ``bench.chart`` draws, and every run."""
+    document = {
+        "measured": time.strftime("%Y-%m-%d"),
+        "command": f"bench.run --rounds {rounds} --duration {duration:g}",
+        "variants": summarize(results),
+        "runs": results,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    print(f"\nresults saved to {path} (draw them: python -m bench.chart {path} OUT.svg)")
 
 
 def _per_round(results: dict[str, list[dict[str, float]]], name: str, base: str) -> list[float]:

@@ -223,12 +223,18 @@ def test_example_api_only_exposes_its_health_checks(issuer: ForgedIssuer, tmp_pa
     assert result.exit_code == 0, result.output
 
 
-def test_the_readme_shows_the_real_output_for_example_api(
+def test_the_docs_show_the_real_output_for_example_api(
     issuer: ForgedIssuer, tmp_path: Path
 ) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    """docs/cli.rst shows the routes of example_api: the lines after the command, up to
+    the next prompt, are what the command prints (the page indents its code blocks)."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "cli.rst").read_text("utf-8")
     command = "$ flask --app example_api:create_app claimguard routes --fail-on-public"
-    start = readme.index(command)
-    shown = readme[start:].split("\n", 1)[1].split("$ echo", 1)[0]
+    lines = page[page.index(command) :].splitlines()[1:]
+    shown = ""
+    for line in lines:
+        if line.lstrip().startswith("$ echo"):
+            break
+        shown += line.removeprefix("   ") + "\n"
     app = create_app({**issuer.config(), "EXAMPLE_API_DATABASE": str(tmp_path / "db.sqlite3")})
     assert run(app, "--fail-on-public", "--allow", "/health*").output == shown

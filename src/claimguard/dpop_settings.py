@@ -51,7 +51,7 @@ _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 @dataclass(frozen=True)
 class DPoPSettings:
-    """Validated DPoP settings (see the ``CLAIMGUARD_DPOP_*`` rows of the README)."""
+    """Validated DPoP settings (the ``CLAIMGUARD_DPOP_*`` rows of the configuration page)."""
 
     mode: str
     algorithms: tuple[str, ...]

@@ -93,13 +93,9 @@ class ClaimGuard:
         """Read and validate the app's ``CLAIMGUARD_*`` settings and register the
         error rendering. Does no network I/O: keys are fetched on first use.
 
-        Settings (the README's configuration table): ``CLAIMGUARD_DOMAIN``,
-        ``_ISSUER``, ``_AUDIENCE`` (required), ``_JWKS_URL``, ``_ALGORITHMS``,
-        ``_ROLES_CLAIM``, ``_LEEWAY``, ``_JWKS_CACHE_TTL``, ``_JWKS_COOLDOWN``,
-        ``_JWKS_MAX_STALE``, ``_HTTP_TIMEOUT``, ``_STRICT_TYP``, ``_MAX_TOKEN_AGE``,
-        ``_ALLOWED_CLIENTS``, ``_SCOPE_CLAIM``, ``_PERMISSIONS_CLAIM``,
-        ``_TOKEN_CACHE_SIZE``, ``_REALM``. Changes to the config after this call are
-        not reflected.
+        Every setting is in the configuration table of the documentation, made from
+        :data:`claimguard.options.OPTIONS`; ``CLAIMGUARD_AUDIENCE`` is required.
+        Changes to the config after this call are not reflected.
 
         :raises ConfigurationError: a setting is missing or unusable.
         :raises RuntimeError: claimguard is already set up on this app.

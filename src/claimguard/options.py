@@ -99,7 +99,8 @@ PUBLIC_URL = Option("CLAIMGUARD_PUBLIC_URL", None, None)
 #: The values of ``CLAIMGUARD_DPOP_MODE`` (and of a route's ``dpop=``).
 DPOP_MODES = ("off", "allowed", "required")
 
-#: Every setting, in the order of the README's configuration table.
+#: Every setting, in the order of the configuration table of the documentation, which
+#: is made from this tuple.
 OPTIONS: tuple[Option, ...] = (
     DOMAIN,
     ISSUER,

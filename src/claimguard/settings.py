@@ -59,7 +59,7 @@ log = logging.getLogger("claimguard")
 
 @dataclass(frozen=True)
 class Settings:
-    """Validated claimguard settings (see the ``CLAIMGUARD_*`` table in the README)."""
+    """Validated claimguard settings (see the configuration page of the documentation)."""
 
     issuers: tuple[str, ...]
     audiences: tuple[str, ...]

@@ -133,6 +133,7 @@ class VerifiedToken:
 
     @property
     def roles(self) -> frozenset[str]:
+        """The roles, read from the configured roles claims (empty when none is present)."""
         roles = self._roles
         if roles is None:
             roles = self._rules.roles(self._source())  # type: ignore[union-attr]
@@ -141,6 +142,7 @@ class VerifiedToken:
 
     @property
     def permissions(self) -> frozenset[str]:
+        """Auth0 RBAC permissions, read from the permissions claim (``permissions``)."""
         permissions = self._permissions
         if permissions is None:
             permissions = self._rules.permissions(self._source())  # type: ignore[union-attr]
@@ -149,6 +151,7 @@ class VerifiedToken:
 
     @property
     def scopes(self) -> frozenset[str]:
+        """The scopes, read from the space-separated scope claim (``scope``)."""
         scopes = self._scopes
         if scopes is None:
             scopes = self._rules.scopes(self._source())  # type: ignore[union-attr]
@@ -162,6 +165,7 @@ class VerifiedToken:
 
     @property
     def issuer(self) -> str:
+        """``iss``: the issuer that signed the token, as the token spells it."""
         return str(self._source()["iss"])
 
     @property
@@ -172,6 +176,7 @@ class VerifiedToken:
 
     @property
     def expires_at(self) -> datetime:
+        """``exp`` as an aware :class:`~datetime.datetime` in UTC."""
         return datetime.fromtimestamp(self._source()["exp"], tz=timezone.utc)
 
     @property

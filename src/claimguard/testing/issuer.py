@@ -104,6 +104,7 @@ class ForgedKey:
 
     @property
     def public_key(self) -> Any:
+        """The public half of the key (a ``cryptography`` public key object)."""
         return self.private_key.public_key()
 
     def public_jwk(self) -> dict[str, Any]:
@@ -458,6 +459,7 @@ class ForgedIssuer:
 
     @property
     def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``, where the issuer listens (no trailing ``/``)."""
         assert self._server is not None, "the ForgedIssuer is closed"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
@@ -468,10 +470,12 @@ class ForgedIssuer:
 
     @property
     def jwks_url(self) -> str:
+        """The URL of the JWK Set the issuer serves."""
         return self.base_url + "/.well-known/jwks.json"
 
     @property
     def discovery_url(self) -> str:
+        """The URL of the OpenID Connect discovery document the issuer serves."""
         return self.base_url + "/.well-known/openid-configuration"
 
     # -- keys -----------------------------------------------------------------------
@@ -483,10 +487,12 @@ class ForgedIssuer:
 
     @property
     def kid(self) -> str:
+        """The ``kid`` of the key new tokens are signed with."""
         return self.current_key.kid
 
     @property
     def published_keys(self) -> tuple[ForgedKey, ...]:
+        """The keys the JWK Set currently publishes, oldest first."""
         return tuple(self._published)
 
     def jwks(self) -> dict[str, Any]:
