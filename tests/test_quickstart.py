@@ -1,4 +1,4 @@
-"""examples/quickstart, the README's app and tests, run in this suite's virtualenv.
+"""examples/quickstart, the quickstart guide's app and tests, run in this suite's virtualenv.
 
 `make newcomer` runs the same files after a fresh install; these tests give the same
 answer in seconds, as part of `make quick`. Both run a copy outside this repository, so
