@@ -6,9 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test quick demo demo-web browser services bench lint typecheck unit newcomer install clean docs docs-check
+.PHONY: test quick demo demo-web browser services bench lint typecheck unit newcomer install clean docs docs-check postgres
 
-test: lint typecheck docs-check browser services newcomer unit
+test: lint typecheck docs-check browser services postgres newcomer unit
 
 # Day-to-day: lint, types and every test not marked slow (no gunicorn load or fault
 # runs, no browser), stopping at the first failure.
@@ -62,6 +62,21 @@ services:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is missing: the Redis tests will skip (apt-get install redis-server)"; \
+	  fi; }
+
+# The machine's PostgreSQL binaries for example_api's PostgreSQL tests (the suite starts
+# a throwaway server on loopback, as the postgres user when we are root): Debian's
+# postgresql installed when missing and we are root (as in CI), quiet when present.
+# Elsewhere those tests skip and say how to run them.
+postgres:
+	@{ command -v pg_config >/dev/null 2>&1 && [ -x "$$(pg_config --bindir)/initdb" ]; } || \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's postgresql for the example API's PostgreSQL tests..."; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "PostgreSQL is missing: example_api's PostgreSQL tests will skip (apt-get install postgresql)"; \
 	  fi; }
 
 # The throughput, per-call and memory benchmarks (loopback only, bounded runs). Not part

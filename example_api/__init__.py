@@ -5,9 +5,11 @@ Run it in production with::
     gunicorn -c example_api/gunicorn.conf.py "example_api:create_app()"
 
 Every ``CLAIMGUARD_*`` setting comes from the environment variable of the same name
-(lists as comma-separated values), plus ``EXAMPLE_API_DATABASE`` (the SQLite file; by
-default ``products.sqlite3`` in the app's instance folder) and ``EXAMPLE_API_WARM_UP``
-(``1``/``true``: fetch the issuers' keys when each worker starts).
+(lists as comma-separated values), plus ``EXAMPLE_API_DATABASE`` (a SQLite file, by
+default ``products.sqlite3`` in the app's instance folder, or a ``postgresql://`` URL),
+``EXAMPLE_API_DB_POOL_MAX`` (PostgreSQL connections per worker; default: its threads
+plus one) and ``EXAMPLE_API_WARM_UP`` (``1``/``true``: fetch the issuers' keys when each
+worker starts).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from . import products
 from .config import from_environment
 from .config import is_true
 from .extensions import guard
-from .storage import ProductStore
+from .storage import open_store
 
 __all__ = ["create_app"]
 
@@ -52,7 +54,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(from_environment())
     if config:
         app.config.update(config)
-    store = ProductStore(app.config["EXAMPLE_API_DATABASE"])
+    # The backend is chosen here, once: the routes see only the ProductStore interface.
+    store = open_store(
+        str(app.config["EXAMPLE_API_DATABASE"]),
+        pool_max=int(app.config["EXAMPLE_API_DB_POOL_MAX"]),
+    )
     store.initialise()
     app.extensions["example_api.store"] = store
     guard.init_app(app)

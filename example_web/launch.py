@@ -348,9 +348,7 @@ def seed_products(database: Path) -> None:
     """Two products, so that a viewer has something to list (only into an empty file)."""
     from example_api import storage
 
-    # open_store() where example_api has several backends; the class itself before.
-    opener = getattr(storage, "open_store", None)
-    store = opener(str(database)) if opener is not None else storage.ProductStore(str(database))
+    store = storage.open_store(str(database))
     try:
         store.initialise()
         _, total = store.list(1, 0)

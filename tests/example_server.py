@@ -1,4 +1,13 @@
-"""Run example_api under gunicorn on 127.0.0.1 for tests, with a bounded start-up."""
+"""Run example_api under gunicorn on 127.0.0.1 for tests, with a bounded start-up.
+
+The database is whatever ``EXAMPLE_API_DATABASE`` the config names, or ``database=``:
+a SQLite path, or a PostgreSQL URL such as the ``new_database`` fixture or
+:meth:`postgres_server.PostgresServer.create_database` makes::
+
+    ExampleServer(issuer.config(), database=postgres_server.create_database())
+
+Each gunicorn worker then opens its own connection pool (threads + 1 connections).
+"""
 
 from __future__ import annotations
 
@@ -57,9 +66,12 @@ class ExampleServer:
         log_path: Path | None = None,
         app: str = APP,
         pythonpath: Sequence[Path] = (),
+        database: str | None = None,
     ) -> None:
         """:param app: the gunicorn application spec (default: example_api itself).
         :param pythonpath: folders to import ``app`` from, before the repository root.
+        :param database: ``EXAMPLE_API_DATABASE`` (a SQLite path or a
+            ``postgresql://`` URL), over the one in ``config``.
         """
         self.workers = workers
         self.port = free_port()
@@ -82,6 +94,11 @@ class ExampleServer:
             "EXAMPLE_API_WARM_UP": "1" if warm_up else "0",
         }
         env.pop("EXAMPLE_API_ACCESS_LOG", None)
+        # The pool follows the workers' threads unless the test sets it in ``config``.
+        if "EXAMPLE_API_DB_POOL_MAX" not in config:
+            env.pop("EXAMPLE_API_DB_POOL_MAX", None)
+        if database is not None:
+            env["EXAMPLE_API_DATABASE"] = database
         if pythonpath:
             inherited = [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []
             env["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), *inherited])

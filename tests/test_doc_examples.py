@@ -21,6 +21,8 @@ from flask import Flask
 from claimguard import ClaimGuard
 from claimguard import InvalidTokenError
 from claimguard import TokenValidator
+from claimguard.signals import request_authorized
+from claimguard.signals import request_refused
 from claimguard.testing import DPoPKey
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import make_proof
@@ -121,14 +123,18 @@ def test_audit_receivers_log_each_protected_request(
 
         return app
 
-    client = forged_issuer.build_app(create_app, {"TESTING": True}).test_client()
+    app = forged_issuer.build_app(create_app, {"TESTING": True})
+    client = app.test_client()
     viewer = forged_issuer.mint(roles=["viewer"], sub="auth0|viewer")
-    with caplog.at_level(logging.INFO, logger="audit"):
-        assert (
-            client.get("/products", headers={"Authorization": f"Bearer {viewer}"}).status_code
-            == 200
-        )
-        assert client.get("/products").status_code == 401
+    try:
+        with caplog.at_level(logging.INFO, logger="audit"):
+            response = client.get("/products", headers={"Authorization": f"Bearer {viewer}"})
+            assert response.status_code == 200
+            assert client.get("/products").status_code == 401
+    finally:
+        # Signals are process-wide: leave no receiver behind for the other tests.
+        request_authorized.disconnect(audit.audit_access)  # from every sender
+        request_refused.disconnect(audit.audit_refusal)
     lines = [record.getMessage() for record in caplog.records if record.name == "audit"]
     assert lines == [
         "authorized GET /products sub=auth0|viewer",

@@ -1,14 +1,18 @@
 """example_api as a real HTTP server (gunicorn, several workers) behind ForgedIssuer:
 the role matrix (viewer reads, editor writes, admin deletes; authorization before
 existence and before the body), body validation, JSON errors, ETags and If-Match,
-persistence across a restart and concurrent writers."""
+persistence across a restart and concurrent writers.
+
+Every test that stores products runs twice, on SQLite and on PostgreSQL (the
+``database_backend`` parameter of ``new_database``, tests/conftest.py): gunicorn's
+workers must give the same answers whichever database is behind them."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,14 +34,14 @@ def issuer() -> Iterator[ForgedIssuer]:
         yield forged
 
 
-def server_config(issuer: ForgedIssuer, database: Path) -> dict[str, Any]:
-    return {**issuer.config(), "EXAMPLE_API_DATABASE": str(database)}
+def server_config(issuer: ForgedIssuer, database: str) -> dict[str, Any]:
+    return {**issuer.config(), "EXAMPLE_API_DATABASE": database}
 
 
 @pytest.fixture(scope="module")
-def server(issuer: ForgedIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    database = tmp_path_factory.mktemp("db") / "products.sqlite3"
-    api = ExampleServer(server_config(issuer, database))
+def server(issuer: ForgedIssuer, new_database: Callable[[], str]) -> Iterator[str]:
+    """example_api under gunicorn (2 workers), once per module and database backend."""
+    api = ExampleServer(issuer.config(), database=new_database())
     try:
         yield api.base
     finally:
@@ -456,8 +460,8 @@ def test_oversized_token_is_answered_by_claimguard_in_json(server: str) -> None:
 # -- persistence and concurrency ------------------------------------------------------
 
 
-def test_data_survives_a_restart(issuer: ForgedIssuer, tmp_path: Path) -> None:
-    config = server_config(issuer, tmp_path / "products.sqlite3")
+def test_data_survives_a_restart(issuer: ForgedIssuer, new_database: Callable[[], str]) -> None:
+    config = server_config(issuer, new_database())
     first = ExampleServer(config, workers=1)
     try:
         product = create(first.base, issuer, name="Kept")
@@ -476,10 +480,10 @@ def test_data_survives_a_restart(issuer: ForgedIssuer, tmp_path: Path) -> None:
 
 
 def test_concurrent_writers_across_workers_lose_nothing(
-    issuer: ForgedIssuer, tmp_path: Path
+    issuer: ForgedIssuer, new_database: Callable[[], str]
 ) -> None:
     writes = 200
-    api = ExampleServer(server_config(issuer, tmp_path / "products.sqlite3"), workers=3)
+    api = ExampleServer(server_config(issuer, new_database()), workers=3)
     editor = auth(issuer, "editor")
 
     def write(number: int) -> int:
@@ -508,14 +512,14 @@ def test_concurrent_writers_across_workers_lose_nothing(
 
 
 def test_create_app_without_issuer_refuses_to_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No silent fallback to a development issuer."""
     for name in ("CLAIMGUARD_ISSUER", "CLAIMGUARD_DOMAIN", "CLAIMGUARD_JWKS_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLAIMGUARD_AUDIENCE", "https://products.example.com")
     with pytest.raises(ConfigurationError, match="no issuer"):
-        create_app({"EXAMPLE_API_DATABASE": str(tmp_path / "db.sqlite3")})
+        create_app({"EXAMPLE_API_DATABASE": new_database()})
 
 
 def test_environment_parsing() -> None:
@@ -527,6 +531,7 @@ def test_environment_parsing() -> None:
             "CLAIMGUARD_HTTP_TIMEOUT": "2.5",
             "CLAIMGUARD_STRICT_TYP": "true",
             "EXAMPLE_API_DATABASE": "/tmp/x.sqlite3",
+            "EXAMPLE_API_THREADS": "8",
         }
     )
     assert config["CLAIMGUARD_ISSUER"] == ["https://a.example/", "https://b.example/"]
@@ -535,28 +540,30 @@ def test_environment_parsing() -> None:
     assert config["CLAIMGUARD_STRICT_TYP"] is True
     assert config["CLAIMGUARD_ROLES_CLAIM"] == [ROLES]
     assert config["EXAMPLE_API_DATABASE"] == "/tmp/x.sqlite3"
+    assert config["EXAMPLE_API_DB_POOL_MAX"] == 9  # a connection per thread, plus one
 
 
 def test_mapping_overrides_environment(
-    issuer: ForgedIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    issuer: ForgedIssuer, new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLAIMGUARD_AUDIENCE", "https://from-env.example")
-    app = create_app({**issuer.config(), "EXAMPLE_API_DATABASE": str(tmp_path / "db.sqlite3")})
+    app = create_app({**issuer.config(), "EXAMPLE_API_DATABASE": new_database()})
+    app.extensions["example_api.store"].close()
     assert app.config["CLAIMGUARD_AUDIENCE"] == issuer.audience
 
 
 def test_bad_environment_values_are_configuration_errors(
-    issuer: ForgedIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    issuer: ForgedIssuer, new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in issuer.config().items():
         monkeypatch.setenv(name, ",".join(value) if isinstance(value, list) else value)
     monkeypatch.setenv("CLAIMGUARD_LEEWAY", "soon")
     with pytest.raises(ConfigurationError, match="CLAIMGUARD_LEEWAY"):
-        create_app({"EXAMPLE_API_DATABASE": str(tmp_path / "db.sqlite3")})
+        create_app({"EXAMPLE_API_DATABASE": new_database()})
 
 
 def test_huge_ids_are_404_never_500(server: str, issuer: ForgedIssuer) -> None:
-    """Ids beyond SQLite's 64-bit integers do not match the route: a JSON 404."""
+    """Ids beyond the databases' 64-bit integers do not match the route: a JSON 404."""
     response = requests.get(
         f"{server}/products/99999999999999999999999",
         headers=auth(issuer, "viewer"),

@@ -4,6 +4,10 @@ is a JSON 4xx naming what is wrong, never a 500.
 Query strings, JSON bodies (encoding, grammar, strings, numbers), path ids, ``If-Match``
 fields, the schema migration that adds row versions, and the public readiness answer.
 The same rules over real HTTP (ETags, the two-editor race) are in test_example_api.py.
+
+Each test that stores products runs on SQLite and on PostgreSQL (the
+``database_backend`` parameter of ``new_database``, tests/conftest.py): the database
+behind the API must never change an answer, above all never turn a 400 into a 500.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,15 +40,24 @@ def issuer() -> Iterator[ForgedIssuer]:
         yield forged
 
 
-def build(issuer: ForgedIssuer, database: Path) -> Flask:
+def build(issuer: ForgedIssuer, database: str | Path) -> Flask:
+    """The API on ``database``; close its store (:func:`close`) when done with it."""
     app = create_app({**issuer.config(), "EXAMPLE_API_DATABASE": str(database)})
     app.testing = False  # answer exceptions as the deployed app does (JSON 500)
     return app
 
 
+def close(app: Flask) -> None:
+    """Release the app's database connections (PostgreSQL keeps a pool)."""
+    app.extensions["example_api.store"].close()
+
+
 @pytest.fixture(scope="module")
-def app(issuer: ForgedIssuer, tmp_path_factory: pytest.TempPathFactory) -> Flask:
-    return build(issuer, tmp_path_factory.mktemp("inputs") / "products.sqlite3")
+def app(issuer: ForgedIssuer, new_database: Callable[[], str]) -> Iterator[Flask]:
+    """The API for the module, once per database backend."""
+    built = build(issuer, new_database())
+    yield built
+    close(built)
 
 
 @pytest.fixture(scope="module")
@@ -307,6 +321,17 @@ def test_valid_unicode_text_is_stored(
     assert (product["name"], product["description"]) == (name, description)
 
 
+def test_a_negative_zero_price_reads_back_as_zero(
+    client: FlaskClient, tokens: dict[str, str]
+) -> None:
+    """``-0.0`` is a valid price (not below 0); SQLite drops the sign of a stored zero
+    and PostgreSQL keeps it, so the store drops it for both: ``0.0`` in every answer."""
+    created = json_answer(post(client, tokens, '{"name": "Mug", "price": -0.0}'), 201)
+    assert repr(created["price"]) == "0.0"
+    fetched = client.get(f"/products/{created['id']}", headers=auth(tokens, "viewer"))
+    assert repr(json_answer(fetched, 200)["price"]) == "0.0"
+
+
 def test_unknown_field_names_are_cut_cleaned_and_capped(
     client: FlaskClient, tokens: dict[str, str]
 ) -> None:
@@ -379,7 +404,8 @@ def test_ids_no_product_can_have_are_checked_after_authorization(
     client: FlaskClient, tokens: dict[str, str], product_id: str
 ) -> None:
     """Ids of 1-19 ASCII digits reach the view: 403 for a caller without the role, then
-    404 for every method (never a 405, and never a 500 for ids SQLite cannot bind)."""
+    404 for every method (never a 405, and never a 500 for ids beyond 64-bit integers,
+    which SQLite cannot bind and PostgreSQL's bigint cannot hold)."""
     path = f"/products/{product_id}"
     assert client.delete(path, headers=auth(tokens, "viewer")).status_code == 403
     assert client.put(path, json={}, headers=auth(tokens, "viewer")).status_code == 403
@@ -511,7 +537,8 @@ def test_a_database_without_versions_is_migrated(
     issuer: ForgedIssuer, tokens: dict[str, str], tmp_path: Path
 ) -> None:
     """``make demo`` reuses its database file: rows made before versions existed get
-    version 1, and starting twice (two workers) migrates once."""
+    version 1, and starting twice (two workers) migrates once. SQLite only: no
+    PostgreSQL database was ever made without versions."""
     database = tmp_path / "old.sqlite3"
     with sqlite3.connect(database) as connection:
         connection.execute(OLD_SCHEMA)
@@ -548,10 +575,10 @@ def test_readiness_answers_status_only(client: FlaskClient, issuer: ForgedIssuer
 
 
 def test_not_ready_details_go_to_the_log_once_per_interval(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    new_database: Callable[[], str], caplog: pytest.LogCaptureFixture
 ) -> None:
     with ForgedIssuer(audience=AUDIENCE, roles_claim=ROLES) as down, down.outage():
-        app = build(down, tmp_path / "products.sqlite3")
+        app = build(down, new_database())
         client = app.test_client()
         with caplog.at_level(logging.WARNING, logger="example_api"):
             answers = [client.get("/health/ready") for _ in range(5)]
@@ -565,3 +592,4 @@ def test_not_ready_details_go_to_the_log_once_per_interval(
         assert records[0].levelno == logging.WARNING
         assert "not ready" in message
         assert down.issuer in message
+        close(app)
