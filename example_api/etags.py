@@ -4,7 +4,8 @@
 update (see :mod:`example_api.storage`). A product's ETag is ``"<id>.<version>"``, a
 *strong* validator (RFC 9110 §8.8.1): every change to the row changes it. The id is part
 of it so that a tag copied from one product never matches another. Ids are never
-reused (SQLite ``AUTOINCREMENT``), so an id and a version name one state of one product.
+reused (SQLite ``AUTOINCREMENT``, a PostgreSQL identity column), so an id and a
+version name one state of one product.
 The tag is built from two integers only: no byte a client sent ever reaches the header.
 
 **If-Match** (RFC 9110 §13.1.1) turns a write into "only if the product is still the

@@ -68,7 +68,7 @@ class ProductIdConverter(BaseConverter):
     a JSON 404 before any token check, which reveals nothing since no product could
     have such an id. This converter never raises ``ValidationError``: Werkzeug answers
     that with 405 and an ``Allow`` header for all but the first method of the URL.
-    Ids of 19 digits above SQLite's largest integer reach the store, which finds no
+    Ids of 19 digits above the largest 64-bit integer reach the store, which finds no
     product for them (404 after the role check, like any missing id).
     """
 

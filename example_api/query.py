@@ -21,7 +21,7 @@ from werkzeug.datastructures import MultiDict
 
 from .schema import InvalidQuery
 
-#: The longest number accepted: 18 digits stay below 2^63 (SQLite's integers).
+#: The longest number accepted: 18 digits stay below 2^63 (both databases' integers).
 MAX_DIGITS = 18
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 

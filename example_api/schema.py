@@ -5,7 +5,7 @@ Text rules (what a product's strings may hold):
 * ``name`` and ``description`` must be Unicode *scalar* text: no lone surrogate
   (U+D800-U+DFFF alone). A JSON text may spell one as ``"\\udc80"`` (RFC 8259 §8.2
   calls such strings ill-formed), Python decodes it into a ``str`` that UTF-8 cannot
-  encode, and SQLite would fail on it.
+  encode, and neither database could store it.
 * ``name`` is a one-line label: no control character at all (C0, DEL, C1), no line or
   paragraph separator, and no bidirectional embedding, override or isolate control,
   which can make a name display as something other than what it holds.
@@ -21,7 +21,8 @@ from typing import Any
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
-#: SQLite stores prices as 8-byte floats; larger values cannot be bound.
+#: Both databases store prices as 8-byte floats (SQLite REAL, PostgreSQL double
+#: precision); this bound keeps them exact to the cent.
 MAX_PRICE = 1e15
 FIELDS = ("name", "price", "description", "stock")
 REQUIRED = ("name", "price")
