@@ -12,7 +12,7 @@ controls), huge and non-finite numbers, deep nesting, wrong types and stray byte
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
 from claimguard.testing import ForgedIssuer
+from example_api import create_app
 
 from .attacks import bearer
-from .attacks import build_api
 
 FUZZ = settings(
     max_examples=250,
@@ -191,9 +191,11 @@ product_id = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def fuzz_api(issuer: ForgedIssuer, databases: Path) -> Flask:
-    """The products API with a database of its own, its key set loaded."""
-    app = build_api(databases, issuer.config())
+def fuzz_api(issuer: ForgedIssuer, new_database: Callable[[], str]) -> Flask:
+    """The products API with a database of its own (SQLite, then PostgreSQL: the module
+    runs once per backend), its key set loaded."""
+    app = create_app({**issuer.config(), "EXAMPLE_API_DATABASE": new_database()})
+    app.testing = False  # answer exceptions as the deployed app does (JSON 500)
     assert app.test_client().get("/me", headers=bearer(issuer.mint(roles=[]))).status_code == 200
     return app
 
