@@ -18,6 +18,7 @@ import itertools
 import os
 from collections.abc import Callable
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,8 @@ from claimguard.testing import ForgedIssuer
 from expected import ManualClock
 from postgres_server import PostgresServer
 from postgres_server import missing_requirement
+from redis_server import RedisServer
+from redis_server import require_redis
 
 #: example_api's storage backends, one run of each storage and HTTP test per backend.
 DATABASE_BACKENDS = ("sqlite", "postgresql")
@@ -105,3 +108,16 @@ def new_database(
     yield make
     for url in made:
         server.drop_database(url)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on 127.0.0.1 for one test, always stopped (skipped, or failed
+    under CI=true, without redis-server or redis-py)."""
+    require_redis()
+    server = RedisServer(tmp_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

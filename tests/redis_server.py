@@ -11,6 +11,8 @@ free port, without persistence, and always stopped.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import socket
 import subprocess
@@ -35,6 +37,27 @@ def free_port() -> int:
 
 def redis_server_path() -> str | None:
     return shutil.which("redis-server")
+
+
+def require_redis() -> None:
+    """Skip with a line saying how to run the calling test, or fail under ``CI=true``,
+    when redis-server or redis-py is missing."""
+    import pytest
+
+    missing = [
+        what
+        for what, present in (
+            ("redis-server", redis_server_path() is not None),
+            ("the redis Python package", importlib.util.find_spec("redis") is not None),
+        )
+        if not present
+    ]
+    if not missing:
+        return
+    message = f"{' and '.join(missing)} missing: {HOW_TO_RUN}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: the Redis tests must run)")
+    pytest.skip(message)
 
 
 def ping(port: int, timeout: float = 0.2) -> bool:

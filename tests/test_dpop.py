@@ -721,7 +721,7 @@ def test_every_dpop_code_can_happen_with_its_status(token: str) -> None:
     check, nonce_check = Check(token), Check(token, nonces=DPoPNonces(SECRET))
     rows = {row.code: row for row in DPOP_REASONS}
     causes = _causes(check, nonce_check)
-    # The Flask layer raises the last two (tests/test_dpop_flask.py causes them).
+    # The Flask layer raises the last two (tests/dpop/ causes them).
     flask_layer = {"dpop.with_bearer", "token.dpop_required"}
     assert set(causes) | set(FAULTS) | {"dpop.invalid"} | flask_layer == set(rows)
     causes.update({code: _fault(check, code) for code in FAULTS})

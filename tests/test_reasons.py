@@ -93,7 +93,7 @@ CONTRACT = {
 #: The codes only a class default carries: an error raised without a reason.
 GENERIC = {"server.error", "request.unauthorized", "token.invalid", "dpop.invalid"}
 #: DPoP's codes, each caused in tests/test_dpop.py (the verifier's) and
-#: tests/test_dpop_flask.py (the Flask layer's).
+#: tests/dpop/ (the Flask layer's).
 DPOP = {code for code in CONTRACT if code.startswith("dpop.")} | {
     "token.unbound",
     "token.dpop_required",

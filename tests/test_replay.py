@@ -7,15 +7,12 @@ are skipped when it or redis-py is missing, except under ``CI=true``, where they
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import random
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +28,9 @@ from claimguard.testing import DPoPKey
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import make_proof
 from expected import ManualClock
-from redis_server import HOW_TO_RUN
 from redis_server import RedisServer
 from redis_server import free_port
-from redis_server import redis_server_path
+from redis_server import require_redis
 
 URL = "https://api.example.test/orders"
 THREADS = 8
@@ -198,35 +194,6 @@ def test_a_full_memory_store_refuses_proofs_with_503(
 # -- RedisReplayStore --------------------------------------------------------------------
 
 
-def _require_redis() -> None:
-    """Skip with a line saying how to run these tests, or fail under CI=true."""
-    missing = [
-        what
-        for what, present in (
-            ("redis-server", redis_server_path() is not None),
-            ("the redis Python package", importlib.util.find_spec("redis") is not None),
-        )
-        if not present
-    ]
-    if not missing:
-        return
-    message = f"{' and '.join(missing)} missing: {HOW_TO_RUN}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + " (CI=true: the Redis tests must run)")
-    pytest.skip(message)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    _require_redis()
-    server = RedisServer(tmp_path)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def stores(redis_server: RedisServer) -> Iterator[tuple[RedisReplayStore, RedisReplayStore]]:
     """Two stores on one Redis, as two processes (or hosts) of one API would have."""
@@ -309,7 +276,7 @@ def test_an_outage_refuses_with_503_and_a_restart_recovers(
 
 
 def test_an_unreachable_redis_refuses_quickly() -> None:
-    _require_redis()
+    require_redis()
     store = RedisReplayStore(f"redis://127.0.0.1:{free_port()}/0")
     started = time.monotonic()
     with pytest.raises(DPoPStoreUnavailableError, match="cannot be checked"):
@@ -321,7 +288,7 @@ def test_an_unreachable_redis_refuses_quickly() -> None:
 def test_a_redis_that_never_answers_times_out_within_a_second() -> None:
     """A server that accepts connections but never replies: one 0.5 s read timeout, no
     retry, then 503."""
-    _require_redis()
+    require_redis()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)

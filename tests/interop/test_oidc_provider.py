@@ -9,7 +9,6 @@ example_api runs under gunicorn and is configured with nothing but the issuer
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import queue
@@ -28,9 +27,7 @@ import requests
 from claimguard.reasons import sentence
 from claimguard.testing import ForgedKey
 from example_server import ExampleServer
-from redis_server import HOW_TO_RUN
 from redis_server import RedisServer
-from redis_server import redis_server_path
 
 HERE = Path(__file__).resolve().parent / "oidc_provider"
 AUDIENCE = "https://products.example.com"
@@ -505,30 +502,9 @@ def test_dpop_nonce_through_the_library(provider: OIDCProvider, tmp_path: Path) 
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A real redis-server on 127.0.0.1 (as in tests/test_replay.py: CI=true fails
-    rather than skips when it is missing)."""
-    missing = [
-        what
-        for what, present in (
-            ("redis-server", redis_server_path() is not None),
-            ("the redis Python package", importlib.util.find_spec("redis") is not None),
-        )
-        if not present
-    ]
-    if missing:
-        message = f"{' and '.join(missing)} missing: {HOW_TO_RUN}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI=true: the DPoP replay interop test must run)")
-        pytest.skip(message)
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = RedisServer(directory)
-    try:
-        server.start()
-        yield server.url
-    finally:
-        server.stop()
+def redis_url(redis_server: RedisServer) -> str:
+    """A real redis-server on 127.0.0.1 (CI=true fails rather than skips without it)."""
+    return redis_server.url
 
 
 #: How often the replay test sends the same proof again, each on a new connection.

@@ -10,49 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from werkzeug.test import create_environ
 from werkzeug.wrappers import Response
 
-from claimguard.signals import request_refused
 from claimguard.testing import DPoPKey
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import make_proof
-from protected_app import ROLES
-from test_dpop_flask import ORIGIN
-from test_dpop_flask import assert_refused
-from test_dpop_flask import build_app
-from test_dpop_flask import dpop
-from test_dpop_flask import send
 
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[ForgedIssuer]:
-    with ForgedIssuer(roles_claim=ROLES) as forged:
-        yield forged
-
-
-@pytest.fixture(scope="module")
-def key() -> DPoPKey:
-    return DPoPKey.generate()
-
-
-@pytest.fixture
-def reasons() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def refused(sender: Any, **kwargs: Any) -> None:
-        seen.append(kwargs["reason"])
-
-    request_refused.connect(refused)
-    try:
-        yield seen
-    finally:
-        request_refused.disconnect(refused)
-
+from .app import ORIGIN
+from .app import assert_refused
+from .app import build_app
+from .app import dpop
+from .app import send
 
 OTHER = DPoPKey.generate()
 

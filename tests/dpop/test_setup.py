@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import sys
 import time
 import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,46 +24,19 @@ import claimguard.extension
 from claimguard import ClaimGuard
 from claimguard.errors import ConfigurationError
 from claimguard.replay import RedisReplayStore
-from claimguard.signals import request_refused
 from claimguard.testing import DPoPKey
 from claimguard.testing import ForgedIssuer
 from claimguard.testing import make_proof
-from protected_app import ROLES
-from redis_server import HOW_TO_RUN
 from redis_server import RedisServer
-from redis_server import redis_server_path
-from test_dpop_flask import ORIGIN
-from test_dpop_flask import assert_refused
-from test_dpop_flask import build_app
-from test_dpop_flask import dpop
-from test_dpop_flask import send
+from redis_server import require_redis
+
+from .app import ORIGIN
+from .app import assert_refused
+from .app import build_app
+from .app import dpop
+from .app import send
 
 WARNING = "CLAIMGUARD_DPOP_REPLAY_STORE is 'memory'"
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[ForgedIssuer]:
-    with ForgedIssuer(roles_claim=ROLES) as forged:
-        yield forged
-
-
-@pytest.fixture(scope="module")
-def key() -> DPoPKey:
-    return DPoPKey.generate()
-
-
-@pytest.fixture
-def reasons() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def refused(sender: Any, **kwargs: Any) -> None:
-        seen.append(kwargs["reason"])
-
-    request_refused.connect(refused)
-    try:
-        yield seen
-    finally:
-        request_refused.disconnect(refused)
 
 
 # -- settings ----------------------------------------------------------------------------
@@ -182,7 +153,7 @@ def test_a_shared_store_is_not_warned_about(
     issuer: ForgedIssuer, single_process: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     if importlib.util.find_spec("redis") is None:
-        _require_redis()
+        require_redis()
     caplog.set_level(logging.WARNING, "claimguard")
     single_process.setitem(sys.modules, "gunicorn", types.ModuleType("gunicorn"))
     app = build_app(issuer, CLAIMGUARD_DPOP_REPLAY_STORE="redis://127.0.0.1:1/0")
@@ -219,35 +190,6 @@ class _NeverSeen:
 
 
 # -- a real Redis shared by two instances ------------------------------------------------
-
-
-def _require_redis() -> None:
-    """Skip with a line saying how to run these tests, or fail under CI=true."""
-    missing = [
-        what
-        for what, present in (
-            ("redis-server", redis_server_path() is not None),
-            ("the redis Python package", importlib.util.find_spec("redis") is not None),
-        )
-        if not present
-    ]
-    if not missing:
-        return
-    message = f"{' and '.join(missing)} missing: {HOW_TO_RUN}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + " (CI=true: the Redis tests must run)")
-    pytest.skip(message)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    _require_redis()
-    server = RedisServer(tmp_path)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
