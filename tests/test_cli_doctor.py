@@ -474,7 +474,7 @@ def test_an_unreachable_redis_fails_within_its_timeout(issuer: ForgedIssuer) -> 
     pytest.importorskip("redis", reason="pip install redis")
     from redis_server import free_port
 
-    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"  # nothing listens there
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0?password=s3cret"  # nothing listens
     document = report(
         make_app(issuer, CLAIMGUARD_DPOP_MODE="allowed", CLAIMGUARD_DPOP_REPLAY_STORE=url)
     )

@@ -563,8 +563,10 @@ class Recorder:
         return self.answer
 
 
+# The rest of the window on this clock, plus the 30 s leeway: an instance whose clock is
+# behind by up to the leeway still accepts the proof that long.
 @pytest.mark.parametrize(
-    ("iat", "ttl"), [(NOW, 300), (NOW - 100, 200), (NOW - 299.5, 1), (NOW + 20, 320)]
+    ("iat", "ttl"), [(NOW, 330), (NOW - 100, 230), (NOW - 299.5, 31), (NOW + 20, 350)]
 )
 def test_the_jti_is_kept_for_the_rest_of_the_window(token: str, iat: float, ttl: int) -> None:
     store = Recorder()
@@ -581,7 +583,7 @@ def test_with_nonces_the_jti_is_kept_while_the_nonce_lives(token: str) -> None:
     check.verifier = DPoPVerifier(store, nonces=nonces)
     now = 60 * 1000 + 15  # 15 s into a step: this step's nonce lives 105 s more
     check.verify(check.proof(nonce=nonces.issue(now)), now=now)
-    assert store.calls[0][1] == 105
+    assert store.calls[0][1] == 105 + 30  # plus the leeway, as for iat
 
 
 @pytest.mark.parametrize("jti", ["a", "j" * 256])
@@ -592,6 +594,22 @@ def test_the_replay_key_has_a_bounded_length(jti: str) -> None:
 
 def test_the_replay_key_separates_thumbprint_and_jti() -> None:
     assert replay_key("ab", "c") != replay_key("a", "bc")
+
+
+def test_a_proof_is_still_refused_by_an_instance_whose_clock_is_behind(token: str) -> None:
+    """Two instances share a store; B's clock is 20 s behind A's (within the leeway).
+    A proof accepted by A near the end of its window is still refused by B after A's
+    view of the window has closed."""
+    clock = [1000.0]
+    store = MemoryReplayStore(clock=lambda: clock[0])
+    a = Check(token)
+    a.verifier = DPoPVerifier(store)
+    b = Check(token)
+    b.verifier = DPoPVerifier(store)
+    proof = a.proof(iat=NOW - 298)
+    a.verify(proof, now=NOW)
+    clock[0] += 3  # 3 s later: A's window is over, B (20 s behind) is still inside it
+    b.refuse("dpop.replay", proof, now=NOW + 3 - 20)
 
 
 def test_a_store_that_says_seen_is_a_replay(check: Check) -> None:
@@ -619,6 +637,7 @@ def test_a_refused_proof_does_not_use_up_its_jti(check: Check) -> None:
 # Each fault, applied to the control: (proof changes, request changes).
 FAULTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "dpop.type": ({"header_overrides": {"typ": "JWT"}}, {}),
+    "dpop.header": ({"header_overrides": {"crit": ["exp"]}}, {}),
     "dpop.algorithm": ({"header_overrides": {"alg": "RS256"}}, {}),
     "dpop.key": ({"header_overrides": {"jwk": {"kty": "oct", "k": "AAAA"}}}, {}),
     "dpop.signature": ({"sign_with": "other"}, {}),

@@ -70,6 +70,7 @@ CONTRACT = {
     "dpop.with_bearer": (400, "A DPoP proof was sent with the Bearer scheme."),
     "dpop.invalid": (401, "The DPoP proof is invalid."),
     "dpop.type": (401, "The DPoP proof is invalid."),
+    "dpop.header": (401, "The DPoP proof is invalid."),
     "dpop.algorithm": (401, "The DPoP proof uses an unsupported algorithm."),
     "dpop.key": (401, "The DPoP proof is invalid."),
     "dpop.signature": (401, "The DPoP proof signature is invalid."),

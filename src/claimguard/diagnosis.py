@@ -219,12 +219,17 @@ def settings_summary(settings: Settings) -> dict[str, Any]:
 
 
 def _without_password(url: str) -> str:
-    """A store URL with any password replaced by ``***``."""
+    """A store URL with its credentials replaced by ``***``: the password in the user
+    information, and a ``password`` query parameter (which redis-py reads too)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{name}=***" if name.lower() == "password" else f"{name}={value}" if sep else name
+        for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
 def _plain(value: object) -> object:

@@ -10,7 +10,7 @@ names the key by its RFC 7638 thumbprint in ``cnf.jkt`` (RFC 9449 §6.1).
 refusal with its own reason code (:data:`claimguard.dpop_errors.DPOP_REASONS`)::
 
      1. exactly one DPoP header, holding one compact JWS      dpop.missing/several/malformed
-     2. typ is "dpop+jwt"                                        dpop.type
+     2. typ is "dpop+jwt"; no crit, b64 or zip                   dpop.type / dpop.header
      3. alg is allowed (asymmetric only)                         dpop.algorithm
      4. jwk is a usable public key                               dpop.key
      5. alg fits the jwk                                         dpop.algorithm
@@ -333,6 +333,7 @@ class DPoPVerifier:
         parsed = _parse_header(headers)  # RFC 9449 §4.3 steps 1-2
         header, claims = parsed.header, parsed.payload
         self._check_type(header)  # §4.3 step 4
+        _check_header_params(header)  # RFC 7515 §4.1.11
         alg = self._check_algorithm(header)  # §4.3 step 5
         key, thumbprint = self._key_of(parsed)  # §4.3 step 7
         self._check_fit(alg, key)  # §4.3 step 5
@@ -421,8 +422,11 @@ class DPoPVerifier:
 
     def _claim(self, thumbprint: str, jti: str, window_end: float, now: float) -> None:
         key = replay_key(thumbprint, jti)
-        # Remember the jti for as long as the proof could still be accepted.
-        ttl = max(1, math.ceil(window_end - now))
+        # Remember the jti for as long as the proof could still be accepted anywhere:
+        # until its window ends on this clock, plus the leeway, for an instance whose
+        # clock is behind ours (or this one, after its wall clock steps back) by as much
+        # as the skew tolerated on iat.
+        ttl = max(1, math.ceil(window_end - now + self.leeway))
         try:
             first = self.store.claim(key, ttl)
         except DPoPStoreUnavailableError:
@@ -482,6 +486,18 @@ def _check_signature(parsed: ParsedToken, alg: str, key: VerificationKey) -> Non
         valid = False
     if not valid:
         raise _proof_error("dpop.signature", "signature does not verify with the jwk")
+
+
+#: Header parameters whose semantics no proof needs and claimguard does not implement:
+#: honouring them wrongly could change what was signed (RFC 7797 b64, RFC 7516 zip).
+_REFUSED_HEADER_PARAMS = ("crit", "b64", "zip")
+
+
+def _check_header_params(header: Mapping[str, Any]) -> None:
+    # RFC 7515 §4.1.11: a recipient MUST reject crit extensions it does not understand.
+    for name in _REFUSED_HEADER_PARAMS:
+        if name in header:
+            raise _proof_error("dpop.header", f"header parameter {name!r} is not supported")
 
 
 def _check_method(claims: Mapping[str, Any], method: str) -> None:

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Collection
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
+from urllib.parse import unquote_to_bytes
 
 from .bearer import BEARER
 from .bearer import DPOP
@@ -53,6 +55,7 @@ _HOST = re.compile(
 )
 # RFC 3986 §3.3: what a path segment may hold unescaped (pchar) and the "/" between.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 @dataclass
@@ -69,23 +72,72 @@ class RequestDPoP:
     nonce: str | None = None
 
 
-def request_url(environ: MutableMapping[str, Any], public_url: str | None) -> str:
+def request_url(
+    environ: MutableMapping[str, Any],
+    public_url: str | None,
+    trusted_hosts: Collection[str] | None = None,
+) -> str:
     """The URL a proof for this request must name: ``scheme://host[:port]/path``.
 
-    :raises DPoPProofError: the ``Host`` header is not a plain ``host[:port]``.
+    The path is the one the app routes (``SCRIPT_NAME`` + ``PATH_INFO``), in the
+    client's own encoding when the server passed the raw request target along
+    (``RAW_URI``, ``REQUEST_URI``) and it decodes to that path, else re-encoded. A path
+    with ``.`` or ``..`` segments is refused: the router sees them as names
+    (``/orders/%2e%2e/cancel`` routes to an order called ``..``), while URL
+    normalisation removes them (RFC 3986 §5.2.4), so a proof for one endpoint could be
+    used on another.
+
+    :param trusted_hosts: Flask's ``TRUSTED_HOSTS``: without a public URL, the
+        ``Host`` must be one of them when set.
+    :raises DPoPProofError: the path has dot segments, or the ``Host`` is not a plain
+        ``host[:port]`` (or not a trusted one).
     """
-    path = quote(environ.get("PATH_INFO", "") or "/", safe=_PATH_SAFE, encoding="latin-1")
+    script = str(environ.get("SCRIPT_NAME", ""))
+    path = str(environ.get("PATH_INFO", "")) or "/"
+    if not _DOT_SEGMENTS.isdisjoint((script + path).split("/")):
+        raise DPoPProofError(reason="dpop.url", detail="the request path has . or .. segments")
     if public_url is not None:
-        return public_url + path
+        return public_url + _encoded(path)
     host = environ.get("HTTP_HOST") or _server_host(environ)
     if not isinstance(host, str) or _HOST.fullmatch(host) is None:
         raise DPoPProofError(
             reason="dpop.url",
             detail=f"Host {loggable(host, 60)} is not host[:port]; set CLAIMGUARD_PUBLIC_URL",
         )
-    root = quote(environ.get("SCRIPT_NAME", ""), safe=_PATH_SAFE, encoding="latin-1")
+    if trusted_hosts and not _trusted(host, trusted_hosts):
+        raise DPoPProofError(
+            reason="dpop.url", detail=f"Host {loggable(host, 60)} is not in TRUSTED_HOSTS"
+        )
     scheme = environ.get("wsgi.url_scheme", "http")
-    return f"{scheme}://{host}{root}{path}"
+    return f"{scheme}://{host}{_raw_or_encoded(environ, script + path)}"
+
+
+def _trusted(host: str, trusted_hosts: Collection[str]) -> bool:
+    """``host`` (its port aside) is one of ``trusted_hosts``, where an entry starting with
+    a dot also admits its subdomains (Flask's ``TRUSTED_HOSTS`` rules)."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.lower()
+    for entry in trusted_hosts:
+        entry = entry.lower()
+        if name == entry.lstrip(".") or (entry.startswith(".") and name.endswith(entry)):
+            return True
+    return False
+
+
+def _encoded(path: str) -> str:
+    # WSGI strings carry the request's bytes as latin-1 (PEP 3333).
+    return quote(path, safe=_PATH_SAFE, encoding="latin-1")
+
+
+def _raw_or_encoded(environ: MutableMapping[str, Any], routed: str) -> str:
+    """The client's encoding of ``routed`` when the server kept it (so a ``%2F`` in a
+    proof's htu matches), else ``routed`` encoded."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if isinstance(raw, str) and raw.startswith("/") and raw.isascii():
+        raw_path = raw.partition("?")[0].partition("#")[0]
+        if unquote_to_bytes(raw_path).decode("latin-1") == routed:
+            return raw_path
+    return _encoded(routed)
 
 
 def _server_host(environ: MutableMapping[str, Any]) -> str:
@@ -133,6 +185,7 @@ def check_dpop(
     *,
     public_url: str | None,
     context: RequestDPoP,
+    trusted_hosts: Collection[str] | None = None,
 ) -> VerifiedToken:
     """A token sent with the ``DPoP`` scheme: the token, then its proof.
 
@@ -150,7 +203,7 @@ def check_dpop(
         verifier.verify(
             proofs,
             method=str(environ.get("REQUEST_METHOD", "")),
-            url=request_url(environ, public_url),
+            url=request_url(environ, public_url, trusted_hosts),
             access_token=raw,
             cnf=token.claims.get("cnf"),
             now=now,

@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,9 +58,11 @@ class DPoPSettings:
     algorithms: tuple[str, ...]
     max_age: float
     leeway: float
-    #: ``"memory"``, a Redis URL, or a store object.
-    replay_store: Any
-    nonce_secret: bytes | None
+    #: ``"memory"``, a Redis URL, or a store object. Left out of ``repr()``: a URL may
+    #: hold a password.
+    replay_store: Any = field(repr=False)
+    #: Never shown: whoever has it can mint nonces.
+    nonce_secret: bytes | None = field(repr=False)
     require_nonce: bool
     #: The API's external origin and path prefix, without a trailing ``/``; ``None``:
     #: the request's own scheme and ``Host``.
@@ -128,9 +131,11 @@ def _replay_store(value: object) -> Any:
     if isinstance(value, str):
         if value == "memory" or value.startswith(_REDIS_SCHEMES):
             return value
+        # The value is not echoed: a mistyped Redis URL may hold its password.
+        scheme = value.partition(":")[0][:20] if ":" in value else "no scheme"
         raise ConfigurationError(
             f"{DPOP_REPLAY_STORE.key} must be 'memory', a redis:// URL or an object with "
-            f"claim(key, ttl), got {value[:40]!r}"
+            f"claim(key, ttl), got a string with {scheme!r}"
         )
     if callable(getattr(value, "claim", None)):
         return value

@@ -112,11 +112,14 @@ class ClaimGuard:
         state.dpop_verifier = settings.dpop.build_verifier()
         state.dpop_nonces = settings.dpop.build_nonces()
         app.extensions[EXTENSION_KEY] = state
+        trusted_hosts = app.config.get("TRUSTED_HOSTS")
         if settings.dpop.mode != "off":
-            _warn_if_replays_escape(settings)
+            _dpop_start_up_warnings(settings, trusted_hosts)
         else:
             # A route's dpop= can still turn DPoP on: warn on its first DPoP check.
-            state.dpop_first_use = functools.partial(_warn_if_replays_escape, settings)
+            state.dpop_first_use = functools.partial(
+                _dpop_start_up_warnings, settings, trusted_hosts
+            )
         if state.dpop_nonces is not None:
             app.after_request(_send_dpop_nonce)
         # An app's own errorhandler(ClaimGuardError), registered before or after this
@@ -378,6 +381,24 @@ def _send_dpop_nonce(response: Response) -> Response:
 
 
 _warned_about_replays = False
+
+
+def _dpop_start_up_warnings(settings: Settings, trusted_hosts: object) -> None:
+    """What an operator should know once DPoP is in use: see the two functions below."""
+    _warn_if_replays_escape(settings)
+    _warn_if_hosts_untrusted(settings, trusted_hosts)
+
+
+def _warn_if_hosts_untrusted(settings: Settings, trusted_hosts: object) -> None:
+    """Without ``CLAIMGUARD_PUBLIC_URL`` (or ``TRUSTED_HOSTS``), the URL a proof must
+    name takes its host from the request: the client's choice."""
+    if settings.dpop.public_url is None and not trusted_hosts:
+        log.warning(
+            "DPoP is on but CLAIMGUARD_PUBLIC_URL is not set: proofs are checked against "
+            "the Host the client sends, so a proof made for another API that accepts the "
+            "same tokens (another region, a staging copy) is accepted here too. Set "
+            "CLAIMGUARD_PUBLIC_URL to this API's public URL, or Flask's TRUSTED_HOSTS."
+        )
 
 
 def _warn_if_replays_escape(settings: Settings) -> None:

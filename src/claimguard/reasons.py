@@ -262,6 +262,13 @@ _TABLE = (
         "The proof's typ header must be exactly 'dpop+jwt'.",
     ),
     Reason(
+        "dpop.header",
+        401,
+        _INVALID_PROOF,
+        "The proof's header may not carry crit, b64 or zip: no JWS extension is "
+        "implemented for proofs.",
+    ),
+    Reason(
         "dpop.algorithm",
         401,
         "The DPoP proof uses an unsupported algorithm.",

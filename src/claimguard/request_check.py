@@ -331,4 +331,5 @@ def _authenticate_dpop(
         environ,
         public_url=state.settings.dpop.public_url,
         context=context,
+        trusted_hosts=current_app.config.get("TRUSTED_HOSTS"),
     )

@@ -110,12 +110,34 @@ def single_process(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+def _warnings(caplog: pytest.LogCaptureFixture, about: str = WARNING) -> list[str]:
+    """claimguard's start-up warnings that begin with ``about``."""
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == "claimguard" and record.levelno == logging.WARNING
+        if record.name == "claimguard"
+        and record.levelno == logging.WARNING
+        and record.getMessage().startswith(about)
     ]
+
+
+HOST_WARNING = "DPoP is on but CLAIMGUARD_PUBLIC_URL is not set"
+
+
+def test_without_a_public_url_the_client_chosen_host_is_warned_about(
+    issuer: ForgedIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "claimguard")
+    build_app(issuer)
+    assert len(_warnings(caplog, HOST_WARNING)) == 1
+    caplog.clear()
+    build_app(issuer, CLAIMGUARD_PUBLIC_URL="https://api.example.com")
+    off = Flask(__name__)
+    issuer.configure(off)
+    off.config["TRUSTED_HOSTS"] = ["api.example.com"]
+    off.config["CLAIMGUARD_DPOP_MODE"] = "required"
+    ClaimGuard(off)
+    assert _warnings(caplog, HOST_WARNING) == []
 
 
 @pytest.mark.parametrize("hint", ["gunicorn", "WEB_CONCURRENCY"])
@@ -259,3 +281,21 @@ def test_a_redis_outage_is_503_and_a_restart_recovers(
     headers = dpop(token, make_proof(key, "GET", ORIGIN + "/auth", access_token=token))
     assert clients[0].get("/auth", headers=headers).status_code == 200
     assert_refused(clients[1].get("/auth", headers=headers), 401, "dpop.replay", reasons)
+
+
+def test_secrets_stay_out_of_reprs_and_errors(issuer: ForgedIssuer) -> None:
+    secret, password = "n" * 40, "s3cret-redis-password"
+    app = build_app(
+        issuer,
+        CLAIMGUARD_DPOP_NONCE_SECRET=secret,
+        CLAIMGUARD_DPOP_REPLAY_STORE=f"redis://:{password}@127.0.0.1:1/0",
+    )
+    state = app.extensions["claimguard"]
+    shown = repr(state) + repr(state.settings) + repr(state.settings.dpop)
+    assert secret not in shown
+    assert password not in shown
+    state.dpop_verifier.store.close()
+    with pytest.raises(ConfigurationError) as info:
+        build_app(issuer, CLAIMGUARD_DPOP_REPLAY_STORE=f"Redis://:{password}@127.0.0.1:1/0")
+    assert password not in str(info.value)
+    assert "CLAIMGUARD_DPOP_REPLAY_STORE" in str(info.value)
