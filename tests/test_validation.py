@@ -932,3 +932,25 @@ def test_any_input_gives_a_verified_token_or_a_claimguard_error(
         assert all(isinstance(role, str) for role in verified.roles)
         assert all(isinstance(scope, str) for scope in verified.scopes)
     assert issuer.jwks_requests <= 2  # the initial load and at most one kid refetch
+
+
+@pytest.mark.parametrize(
+    "cnf", [None, {}, {"x5t#S256": "abc"}, {"jkt": ""}, {"jkt": 7}, ["jkt"], "jkt"]
+)
+def test_with_the_dpop_scheme_a_token_must_be_bound(
+    issuer: ForgedIssuer, validator: TokenValidator, cnf: object
+) -> None:
+    """RFC 9449 §6.1: a token sent with the DPoP scheme names its key in cnf.jkt; one
+    that does not is refused before its proof is looked at."""
+    claims = {} if cnf is None else {"cnf": cnf}
+    with pytest.raises(InvalidTokenError) as info:
+        validator.validate(issuer.mint(**claims), dpop=True)
+    assert info.value.reason == "token.unbound"
+
+
+def test_with_the_dpop_scheme_a_bound_token_passes(
+    issuer: ForgedIssuer, validator: TokenValidator
+) -> None:
+    token = validator.validate(issuer.mint(cnf={"jkt": "a-thumbprint"}), dpop=True)
+    assert token.dpop_thumbprint == "a-thumbprint"
+    assert token.dpop_bound is True

@@ -13,10 +13,7 @@ from flask import has_request_context
 from flask import request
 from werkzeug.local import LocalProxy
 
-from .request_check import ENVIRON_KEY as ENVIRON_KEY
-from .request_check import EXTENSION_KEY as EXTENSION_KEY
 from .request_check import find_app_state
-from .request_check import store_token as store_token
 from .request_check import stored_token
 from .token import VerifiedToken
 

@@ -22,9 +22,9 @@ from flask import request
 from .request_check import is_preflight
 from .request_check import verify_current_request
 from .requirements import Requirement
-from .requirements import check_dpop
 from .requirements import check_optional
 from .requirements import names
+from .requirements import route_dpop_mode
 
 __all__ = [
     "MARKER",
@@ -130,7 +130,7 @@ def requires_auth(
             raise TypeError("requires_auth takes only keyword arguments: optional=True")
         return _protect(view, (), optional=False)
     is_optional = check_optional(optional, ())
-    mode = check_dpop(dpop)
+    mode = route_dpop_mode(dpop)
     return lambda fn: _protect(fn, (), optional=is_optional, dpop=mode)
 
 
@@ -139,7 +139,7 @@ def _requiring(
 ) -> Callable[[F], F]:
     """The decorator that requires ``values`` of ``kind``; the names are checked now."""
     requirement = Requirement(kind, names(values, decorator), match)
-    mode = check_dpop(dpop)
+    mode = route_dpop_mode(dpop)
     return lambda view: _protect(view, (requirement,), optional=False, dpop=mode)
 
 

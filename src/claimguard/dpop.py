@@ -65,6 +65,9 @@ from .keys import VerificationKey
 from .keys import algorithm
 from .keys import import_jwk
 from .keys import jwk_thumbprint
+from .options import DPOP_ALGORITHMS
+from .options import DPOP_LEEWAY
+from .options import DPOP_MAX_AGE
 from .replay import ReplayStore
 
 __all__ = [
@@ -77,15 +80,12 @@ __all__ = [
 
 #: Proof algorithms accepted unless configured otherwise (RFC 9449 §4.2 asks for
 #: asymmetric ones; these two are compact, fast and have no padding or size pitfalls).
-DEFAULT_DPOP_ALGORITHMS = ("ES256", "EdDSA")
+DEFAULT_DPOP_ALGORITHMS: tuple[str, ...] = tuple(DPOP_ALGORITHMS.default)
 #: Longest DPoP header value read. A proof with an 8192-bit RSA jwk stays under 4 KiB.
 MAX_PROOF_LENGTH = 8192
 #: Longest ``jti`` accepted: enough for any random id, short enough to hash cheaply.
 MAX_JTI_LENGTH = 256
 _TYP = "dpop+jwt"
-# RFC 7518 §6.2.2, §6.3.2, RFC 8037 §2, RFC 7518 §6.4.1: members only a private (or a
-# symmetric) key has. RFC 9449 §4.3 step 7: the jwk "does not contain a private key".
-_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 #: Proof keys remembered per verifier (one per client key in use).
 _MAX_KEYS = 1024
@@ -258,8 +258,8 @@ class DPoPVerifier:
         store: ReplayStore,
         *,
         algorithms: Collection[str] = DEFAULT_DPOP_ALGORITHMS,
-        max_age: float = 300,
-        leeway: float = 30,
+        max_age: float = DPOP_MAX_AGE.default,
+        leeway: float = DPOP_LEEWAY.default,
         nonces: DPoPNonces | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -271,11 +271,9 @@ class DPoPVerifier:
                 f"DPoP algorithms must be a non-empty subset of {sorted(SUPPORTED_ALGORITHMS)}, "
                 f"got {sorted(chosen)}"
             )
-        for name, value in (("max_age", max_age), ("leeway", leeway)):
-            if not _is_number(value) or not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"DPoP {name} must be a number of seconds >= 0")
-        if max_age <= 0:
-            raise ConfigurationError("DPoP max_age must be positive")
+        # The ranges of CLAIMGUARD_DPOP_MAX_AGE and _LEEWAY, for a direct caller too.
+        max_age = DPOP_MAX_AGE.number(max_age, "max_age=")
+        leeway = DPOP_LEEWAY.number(leeway, "leeway=")
         if not callable(getattr(store, "claim", None)):
             raise ConfigurationError("the DPoP replay store must have a claim(key, ttl) method")
         self.store = store
@@ -283,7 +281,8 @@ class DPoPVerifier:
         self.max_age = float(max_age)
         self.leeway = float(leeway)
         self.nonces = nonces
-        self._clock = clock
+        #: Seconds since the epoch: the time proofs are judged at.
+        self.clock = clock
         #: The ``algs`` challenge parameter (RFC 9449 §7.1).
         self.algs = " ".join(sorted(chosen))
         #: Imported proof keys by header segment (see :meth:`_key_of`).
@@ -314,7 +313,7 @@ class DPoPVerifier:
         :raises DPoPTokenError: the token is not DPoP-bound (401 invalid_token).
         :raises DPoPStoreUnavailableError: the replay store cannot answer (503).
         """
-        moment = float(self._clock() if now is None else now)
+        moment = float(self.clock() if now is None else now)
         try:
             return self._verify(headers, method, url, access_token, cnf, moment)
         except (DPoPProofError, DPoPRequestError, DPoPTokenError) as error:
@@ -468,10 +467,9 @@ def _public_key(jwk: object) -> VerificationKey:
     """Import the header's ``jwk``: a public RSA, EC or OKP key within keys.py's limits."""
     if not isinstance(jwk, Mapping):  # RFC 9449 §4.2: REQUIRED, a JSON object
         raise _proof_error("dpop.key", "jwk header is missing or not an object")
-    # RFC 9449 §4.3 step 7: no private key; RFC 9449 §4.2: no symmetric one.
-    if jwk.get("kty") == "oct" or not _PRIVATE_MEMBERS.isdisjoint(jwk):
-        raise _proof_error("dpop.key", "jwk holds private or symmetric key material")
     try:
+        # RFC 9449 §4.3 step 7: no private key; §4.2: no symmetric one. import_jwk
+        # refuses both (kty oct, or any private member), as it does in a key set.
         # The parsed header is read-only (arrays are tuples); keys.py reads plain JSON.
         plain = {name: list(v) if isinstance(v, tuple) else v for name, v in jwk.items()}
         return import_jwk(plain)

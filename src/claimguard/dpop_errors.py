@@ -40,9 +40,9 @@ __all__ = [
     "DPoPTokenError",
 ]
 
-# The token-side codes of DPoP: a bound token sent as Bearer is refused by the validator
-# (token.bound), as are an unbound token with a proof and a Bearer token where DPoP is
-# required.
+# The token-side codes of DPoP: the validator refuses an unbound token sent with the DPoP
+# scheme (token.unbound, and a bound one sent as Bearer as token.bound); the Flask layer
+# refuses a Bearer token where DPoP is required (token.dpop_required).
 _TOKEN_CODES = frozenset({"token.unbound", "token.dpop_required"})
 
 #: The reason codes of DPoP refusals (rows of :data:`claimguard.reasons.REASONS`).
@@ -73,6 +73,14 @@ class DPoPChallenge:
     scheme = "DPoP"
     #: Space-separated algorithms the server accepts for proofs (the ``algs`` parameter).
     algs: str | None = None
+    # Given by the error class each subclass also derives from.
+    status_code: int
+    default_reason: str
+
+    def __init__(self, *, reason: str | None = None, detail: str | None = None) -> None:
+        # The code must be a DPoP row of the reason table, answering the class's status.
+        row = _row(reason or self.default_reason, self.status_code)
+        super().__init__(row.sentence, detail=detail, reason=row.code)  # type: ignore[call-arg]
 
 
 class DPoPRequestError(DPoPChallenge, InvalidRequestError):
@@ -81,10 +89,6 @@ class DPoPRequestError(DPoPChallenge, InvalidRequestError):
     default_reason = "dpop.malformed"
     default_description = _ROWS["dpop.malformed"].sentence
 
-    def __init__(self, *, reason: str | None = None, detail: str | None = None) -> None:
-        row = _row(reason or self.default_reason, self.status_code)
-        super().__init__(row.sentence, detail=detail, reason=row.code)
-
 
 class DPoPProofError(DPoPChallenge, InvalidTokenError):
     """The DPoP proof is refused (RFC 9449 §7.1: 401 ``invalid_dpop_proof``)."""
@@ -92,10 +96,6 @@ class DPoPProofError(DPoPChallenge, InvalidTokenError):
     error = "invalid_dpop_proof"
     default_reason = "dpop.invalid"
     default_description = _ROWS["dpop.invalid"].sentence
-
-    def __init__(self, *, reason: str | None = None, detail: str | None = None) -> None:
-        row = _row(reason or self.default_reason, self.status_code)
-        super().__init__(row.sentence, detail=detail, reason=row.code)
 
 
 class DPoPNonceError(DPoPProofError):
@@ -121,10 +121,6 @@ class DPoPTokenError(DPoPChallenge, InvalidTokenError):
 
     default_reason = "token.unbound"
     default_description = _ROWS["token.unbound"].sentence
-
-    def __init__(self, *, reason: str | None = None, detail: str | None = None) -> None:
-        row = _row(reason or self.default_reason, self.status_code)
-        super().__init__(row.sentence, detail=detail, reason=row.code)
 
 
 class DPoPStoreUnavailableError(ClaimGuardError):

@@ -22,13 +22,14 @@ path smuggled into it must not move a proof to another endpoint.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Collection
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 from urllib.parse import unquote_to_bytes
+
+from werkzeug.sansio.utils import host_is_trusted
 
 from .bearer import BEARER
 from .bearer import DPOP
@@ -42,7 +43,13 @@ from .errors import loggable
 from .token import VerifiedToken
 from .validation import TokenValidator
 
-__all__ = ["DPOP_ENVIRON_KEY", "RequestDPoP", "check_bearer", "check_dpop", "request_url"]
+__all__ = [
+    "DPOP_ENVIRON_KEY",
+    "RequestDPoP",
+    "authenticate_bearer",
+    "authenticate_dpop",
+    "request_url",
+]
 
 #: The environ key of the request's :class:`RequestDPoP`.
 DPOP_ENVIRON_KEY = "claimguard.dpop"
@@ -104,24 +111,13 @@ def request_url(
             reason="dpop.url",
             detail=f"Host {loggable(host, 60)} is not host[:port]; set CLAIMGUARD_PUBLIC_URL",
         )
-    if trusted_hosts and not _trusted(host, trusted_hosts):
+    # Flask's own rules for TRUSTED_HOSTS (Flask 3.1 checks every request with them).
+    if trusted_hosts and not host_is_trusted(host, trusted_hosts):
         raise DPoPProofError(
             reason="dpop.url", detail=f"Host {loggable(host, 60)} is not in TRUSTED_HOSTS"
         )
     scheme = environ.get("wsgi.url_scheme", "http")
     return f"{scheme}://{host}{_raw_or_encoded(environ, script + path)}"
-
-
-def _trusted(host: str, trusted_hosts: Collection[str]) -> bool:
-    """``host`` (its port aside) is one of ``trusted_hosts``, where an entry starting with
-    a dot also admits its subdomains (Flask's ``TRUSTED_HOSTS`` rules)."""
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.lower()
-    for entry in trusted_hosts:
-        entry = entry.lower()
-        if name == entry.lstrip(".") or (entry.startswith(".") and name.endswith(entry)):
-            return True
-    return False
 
 
 def _encoded(path: str) -> str:
@@ -156,7 +152,7 @@ def _proofs(environ: MutableMapping[str, Any]) -> list[str] | None:
     return [part.strip(" \t") for part in str(value).split(",")]
 
 
-def check_bearer(
+def authenticate_bearer(
     validator: TokenValidator, raw: str, environ: MutableMapping[str, Any], context: RequestDPoP
 ) -> VerifiedToken:
     """A token sent with the ``Bearer`` scheme, where DPoP is ``allowed`` or ``required``.
@@ -176,7 +172,7 @@ def check_bearer(
     return validator.validate(raw)
 
 
-def check_dpop(
+def authenticate_dpop(
     validator: TokenValidator,
     verifier: DPoPVerifier,
     nonces: DPoPNonces | None,
@@ -198,7 +194,7 @@ def check_dpop(
     if len(proofs) > 1:
         raise DPoPRequestError(reason="dpop.several", detail=f"{len(proofs)} DPoP proofs")
     token = validator.validate(raw, dpop=True)
-    now = time.time()
+    now = verifier.clock()
     try:
         verifier.verify(
             proofs,

@@ -94,14 +94,17 @@ class DPoPSettings:
         """Whether replays are caught across processes (anything but ``memory``)."""
         return not (isinstance(self.replay_store, str) and self.replay_store == "memory")
 
-    def build_verifier(self) -> DPoPVerifier:
-        """The proof verifier, with its replay store and (when required) its nonces."""
+    def build_verifier(self, nonces: DPoPNonces | None = None) -> DPoPVerifier:
+        """The proof verifier, with its replay store; ``nonces`` (see
+        :meth:`build_nonces`) are demanded of every proof when nonces are required."""
+        if self.require_nonce and nonces is None:
+            nonces = self.build_nonces()
         return DPoPVerifier(
             self.build_store(),
             algorithms=self.algorithms,
             max_age=self.max_age,
             leeway=self.leeway,
-            nonces=self.build_nonces() if self.require_nonce else None,
+            nonces=nonces if self.require_nonce else None,
         )
 
     def build_store(self) -> ReplayStore:

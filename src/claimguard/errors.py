@@ -112,7 +112,8 @@ class ClaimGuardError(Exception):
     :param detail: the operator's explanation, for logs only; by default the sentence.
     :param reason: a code of :data:`claimguard.reasons.REASONS`; by default the class's
         :attr:`default_reason`.
-    :raises ValueError: ``reason`` is no reason code.
+    :raises ValueError: ``reason`` is no reason code, when no ``description`` is given
+        (the sentence is then looked up by the reason).
     """
 
     #: HTTP status the Flask layer answers with.

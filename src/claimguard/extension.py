@@ -45,9 +45,9 @@ from .request_check import find_app_state
 from .request_check import is_preflight
 from .request_check import verify_current_request
 from .requirements import Requirement
-from .requirements import check_dpop
 from .requirements import check_optional
 from .requirements import names
+from .requirements import route_dpop_mode
 from .settings import DEFAULTS
 from .settings import Settings
 from .token import VerifiedToken
@@ -109,8 +109,9 @@ class ClaimGuard:
         settings = Settings.from_mapping(app.config)
         validator = settings.build_validator(self._session)
         state = _AppState(settings, validator, self)
-        state.dpop_verifier = settings.dpop.build_verifier()
+        # One nonce issuer: the one the verifier demands nonces of, and sends out.
         state.dpop_nonces = settings.dpop.build_nonces()
+        state.dpop_verifier = settings.dpop.build_verifier(state.dpop_nonces)
         app.extensions[EXTENSION_KEY] = state
         trusted_hosts = app.config.get("TRUSTED_HOSTS")
         if settings.dpop.mode != "off":
@@ -166,6 +167,8 @@ class ClaimGuard:
         :returns: the verified token, or ``None`` when ``optional`` and no credentials.
         :raises BearerError: the request is refused (400/401/403).
         :raises KeySetUnavailableError: keys cannot be obtained (503).
+        :raises ClaimGuardError: ``DPoPStoreUnavailableError``, when the DPoP replay store
+            cannot be reached (503).
         :raises TypeError: an empty requirement, or ``optional`` misused.
         """
         checks = _requirements(
@@ -177,7 +180,7 @@ class ClaimGuard:
             any_permissions=any_permissions,
         )
         return verify_current_request(
-            checks, optional=check_optional(optional, checks), dpop=check_dpop(dpop)
+            checks, optional=check_optional(optional, checks), dpop=route_dpop_mode(dpop)
         )
 
     def protect(
@@ -209,7 +212,7 @@ class ClaimGuard:
             any_permissions=any_permissions,
         )
         is_optional = check_optional(optional, checks)
-        mode = check_dpop(dpop)
+        mode = route_dpop_mode(dpop)
 
         def guard_blueprint() -> Response | None:
             if is_preflight():

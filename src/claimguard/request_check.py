@@ -44,8 +44,8 @@ from .dpop_errors import DPoPTokenError
 from .dpop_nonce import DPoPNonces
 from .dpop_request import DPOP_ENVIRON_KEY
 from .dpop_request import RequestDPoP
-from .dpop_request import check_bearer
-from .dpop_request import check_dpop
+from .dpop_request import authenticate_bearer
+from .dpop_request import authenticate_dpop
 from .errors import ClaimGuardError
 from .errors import MissingTokenError
 from .requirements import Requirement
@@ -120,14 +120,26 @@ def app_state() -> AppState:
     return state
 
 
+def _entry(environ: MutableMapping[str, Any], validator: TokenValidator | None) -> object:
+    """What this request's entry for ``validator`` holds (``None``: nothing yet)."""
+    tokens = environ.get(ENVIRON_KEY)
+    if type(tokens) is not dict or validator is None:
+        return None
+    return tokens.get(validator)
+
+
+def _set_entry(environ: MutableMapping[str, Any], validator: TokenValidator, value: object) -> None:
+    tokens = environ.get(ENVIRON_KEY)
+    if type(tokens) is not dict:
+        tokens = environ[ENVIRON_KEY] = {}
+    tokens[validator] = value
+
+
 def stored_token(
     environ: MutableMapping[str, Any], validator: TokenValidator | None
 ) -> VerifiedToken | None:
     """The token ``validator`` verified for this request, if any."""
-    tokens = environ.get(ENVIRON_KEY)
-    if type(tokens) is not dict or validator is None:
-        return None
-    token = tokens.get(validator)
+    token = _entry(environ, validator)
     return token if isinstance(token, VerifiedToken) else None
 
 
@@ -135,10 +147,7 @@ def store_token(
     environ: MutableMapping[str, Any], validator: TokenValidator, token: VerifiedToken
 ) -> None:
     """Remember that ``validator`` verified ``token`` for this request."""
-    tokens = environ.get(ENVIRON_KEY)
-    if type(tokens) is not dict:
-        tokens = environ[ENVIRON_KEY] = {}
-    tokens[validator] = token
+    _set_entry(environ, validator, token)
 
 
 #: Stands, in the environ's token map, for "passed an optional check without a token".
@@ -146,15 +155,11 @@ _ANONYMOUS = object()
 
 
 def _anonymous_before(environ: MutableMapping[str, Any], validator: TokenValidator) -> bool:
-    tokens = environ.get(ENVIRON_KEY)
-    return type(tokens) is dict and tokens.get(validator) is _ANONYMOUS
+    return _entry(environ, validator) is _ANONYMOUS
 
 
 def _mark_anonymous(environ: MutableMapping[str, Any], validator: TokenValidator) -> None:
-    tokens = environ.get(ENVIRON_KEY)
-    if type(tokens) is not dict:
-        tokens = environ[ENVIRON_KEY] = {}
-    tokens[validator] = _ANONYMOUS
+    _set_entry(environ, validator, _ANONYMOUS)
 
 
 def is_preflight() -> bool:
@@ -322,8 +327,8 @@ def _authenticate_dpop(
         raise
     context.scheme = scheme
     if scheme == BEARER:
-        return check_bearer(validator, raw, environ, context)
-    return check_dpop(
+        return authenticate_bearer(validator, raw, environ, context)
+    return authenticate_dpop(
         validator,
         verifier,
         state.dpop_nonces,

@@ -20,7 +20,7 @@ from .errors import loggable
 from .options import check_dpop_mode
 from .token import VerifiedToken
 
-__all__ = ["Requirement", "check_dpop", "check_optional", "names"]
+__all__ = ["Requirement", "check_optional", "names", "route_dpop_mode"]
 
 
 def names(values: Iterable[object], what: str) -> tuple[str, ...]:
@@ -61,7 +61,7 @@ def check_optional(optional: object, requirements: tuple[Requirement, ...]) -> b
     return optional
 
 
-def check_dpop(dpop: object) -> str | None:
+def route_dpop_mode(dpop: object) -> str | None:
     """Validate a route's ``dpop=`` when it is set up: ``None`` (the app's
     ``CLAIMGUARD_DPOP_MODE``), ``"off"``, ``"allowed"`` or ``"required"``.
 

@@ -406,6 +406,20 @@ def test_two_dpop_header_fields_are_refused(
     assert client.get("/auth", headers=dpop(token, proof)).status_code == 200
 
 
+def test_a_malformed_request_is_answered_before_the_token_is_checked(
+    issuer: ForgedIssuer, key: DPoPKey, reasons: list[str]
+) -> None:
+    """Two proofs, or none, are a malformed request (400) even with an expired token:
+    the request's shape is checked first, before any signature work."""
+    client = build_app(issuer).test_client()
+    expired = issuer.mint(dpop_key=key, expires_in=-600)
+    proof = make_proof(key, "GET", ORIGIN + "/auth", access_token=expired)
+    environ = {"HTTP_AUTHORIZATION": f"DPoP {expired}", "HTTP_DPOP": f"{proof},{proof}"}
+    assert_refused(client.get("/auth", environ_overrides=environ), 400, "dpop.several", reasons)
+    response = client.get("/auth", headers={"Authorization": f"DPoP {expired}"})
+    assert_refused(response, 400, "dpop.missing", reasons)
+
+
 def test_nonces_are_demanded_and_a_retry_with_one_passes(
     issuer: ForgedIssuer, key: DPoPKey, reasons: list[str]
 ) -> None:

@@ -22,17 +22,16 @@ tokens an app must refuse: ``--expired``, ``--audience`` another API, ``--id-tok
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import secrets
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from flask import Flask
 
+from ..discovery import is_loopback_url
 from ..request_check import AppState
 from ..testing.issuer import KeyFile
 from ..testing.issuer import _put_claim
@@ -67,20 +66,9 @@ def _read_key_file(path: Path) -> KeyFile:
         raise click.ClickException(f"{_NOT_HERE}: {exc}") from None
 
 
-def _is_loopback(url: str) -> bool:
-    """Whether ``url`` names this machine only (``127.0.0.0/8``, ``::1``, ``localhost``)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_development_issuer(record: KeyFile, state: AppState, path: Path) -> None:
     """Refuse unless the key file's issuer is on loopback and the app trusts it."""
-    if not _is_loopback(record.issuer):
+    if not is_loopback_url(record.issuer):
         raise click.ClickException(
             f"{_NOT_HERE}: the issuer in {path} ({record.issuer}) is not on loopback"
         )
