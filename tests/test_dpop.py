@@ -589,7 +589,7 @@ def test_with_nonces_the_jti_is_kept_while_the_nonce_lives(token: str) -> None:
 @pytest.mark.parametrize("jti", ["a", "j" * 256])
 def test_the_replay_key_has_a_bounded_length(jti: str) -> None:
     key = replay_key(client_key().thumbprint, jti)
-    assert re.fullmatch(r"dpop:[A-Za-z0-9_-]{43}", key)
+    assert re.fullmatch(r"dpop:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]{43}", key)
 
 
 def test_the_replay_key_separates_thumbprint_and_jti() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from claimguard.dpop import DPoPVerifier
+from claimguard.dpop import replay_key
 from claimguard.dpop_errors import DPoPStoreUnavailableError
 from claimguard.errors import ConfigurationError
 from claimguard.jws import parse_compact
@@ -104,7 +105,35 @@ def test_a_full_store_recovers_as_keys_expire(clock: ManualClock) -> None:
 
 
 def test_the_default_bound() -> None:
-    assert MemoryReplayStore().max_entries == 100_000
+    store = MemoryReplayStore()
+    assert store.max_entries == 100_000
+    assert store.max_per_client == 12_500
+
+
+def test_one_client_cannot_fill_the_store_for_everyone(clock: ManualClock) -> None:
+    """A client (one proof key) flooding proofs reaches its share, and only it is
+    refused: another client's proofs are still remembered and checked."""
+    store = MemoryReplayStore(100, max_per_client=3, clock=clock)
+    flooder, victim = "dpop:FLOODFLOODFLOOD:", "dpop:VICTIMVICTIMVIC:"
+    for index in range(3):
+        assert store.claim(f"{flooder}{index}", 10)
+    with pytest.raises(DPoPStoreUnavailableError) as info:
+        store.claim(f"{flooder}3", 10)
+    assert "max_per_client" in info.value.detail
+    assert store.claim(f"{victim}0", 10) is True
+    assert store.claim(f"{victim}0", 10) is False  # still a replay for the victim
+    clock.advance(10)  # the flooder's proofs expire: its share frees up
+    assert store.claim(f"{flooder}3", 10) is True
+
+
+def test_proof_keys_carry_their_client(client_key: DPoPKey) -> None:
+    from claimguard.replay import _client_of
+
+    first, second = replay_key(client_key.thumbprint, "a"), replay_key(client_key.thumbprint, "b")
+    other = replay_key(DPoPKey.generate().thumbprint, "a")
+    assert _client_of(first) == _client_of(second) != ""
+    assert _client_of(other) != _client_of(first)
+    assert _client_of("plain-key") == _client_of("dpop:nohash") == ""
 
 
 @pytest.mark.parametrize("ttl", [0, -1, 1.5, True, "10", None])

@@ -439,10 +439,17 @@ class DPoPVerifier:
 
 
 def replay_key(thumbprint: str, jti: str) -> str:
-    """The replay store key of a proof: bounded length, whatever the ``jti``, and
-    per key, so one client cannot use up another's ``jti`` values."""
+    """The replay store key of a proof: ``dpop:<client>:<proof>``, of bounded length
+    whatever the ``jti``, and per key, so one client cannot use up another's ``jti``
+    values. ``<client>`` (16 characters of the key's hashed thumbprint) lets a store
+    count each client's live proofs."""
+    client = hashlib.sha256(_utf8(thumbprint)).digest()
     digest = hashlib.sha256(_utf8(f"{thumbprint}\0{jti}")).digest()
-    return "dpop:" + urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return f"dpop:{_b64(client)[:16]}:{_b64(digest)}"
+
+
+def _b64(data: bytes) -> str:
+    return urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _parse_header(headers: Sequence[str]) -> ParsedToken:

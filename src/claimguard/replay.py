@@ -70,7 +70,14 @@ class MemoryReplayStore:
     bounded amount of memory; size it above the proofs you accept per window (100,000
     by default: about 30 MB).
 
+    **One client's share.** A claim for a client that already holds
+    ``max_per_client`` live keys is refused the same way (keys of the form
+    ``dpop:<client>:<proof>``, as :func:`claimguard.dpop.replay_key` makes them): one
+    client flooding the store is refused before it fills the store for everyone.
+
     :param max_entries: the most keys remembered at once.
+    :param max_per_client: the most keys one client may hold at once (by default an
+        eighth of ``max_entries``).
     :param clock: monotonic seconds (a seam for tests).
     """
 
@@ -78,11 +85,17 @@ class MemoryReplayStore:
         self,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         *,
+        max_per_client: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-            raise ConfigurationError("MemoryReplayStore max_entries must be a positive integer")
+        if max_per_client is None:
+            max_per_client = max(1, max_entries // 8) if isinstance(max_entries, int) else 0
+        for name, value in (("max_entries", max_entries), ("max_per_client", max_per_client)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"MemoryReplayStore {name} must be a positive integer")
         self.max_entries = max_entries
+        self.max_per_client = max_per_client
+        self._per_client: dict[str, int] = {}
         self._clock = clock
         self._lock = threading.Lock()
         self._expiry: dict[str, float] = {}
@@ -109,9 +122,19 @@ class MemoryReplayStore:
                     "(raise max_entries, or use a shared RedisReplayStore)",
                     retry_after=ttl,
                 )
+            client = _client_of(key)
+            held = self._per_client.get(client, 0) if client else 0
+            if client and held >= self.max_per_client:
+                raise DPoPStoreUnavailableError(
+                    detail=f"one client key holds {held} live proofs in the in-memory "
+                    "replay store, its limit (max_per_client)",
+                    retry_after=ttl,
+                )
             expiry = now + ttl
             self._expiry[key] = expiry
             heapq.heappush(self._heap, (expiry, key))
+            if client:
+                self._per_client[client] = held + 1
             return True
 
     def _forget_expired(self, now: float) -> None:
@@ -122,6 +145,23 @@ class MemoryReplayStore:
             expiry, key = heapq.heappop(heap)
             if self._expiry.get(key) == expiry:
                 del self._expiry[key]
+                self._release(_client_of(key))
+
+    def _release(self, client: str) -> None:
+        if not client:
+            return
+        left = self._per_client[client] - 1
+        if left:
+            self._per_client[client] = left
+        else:
+            del self._per_client[client]
+
+
+def _client_of(key: str) -> str:
+    """The client part of a ``dpop:<client>:<proof>`` key; ``""`` for any other key."""
+    prefix, _, rest = key.partition(":")
+    client, separator, _ = rest.partition(":")
+    return client if prefix == "dpop" and separator else ""
 
 
 def _import_redis() -> Any:
