@@ -331,19 +331,19 @@ class DPoPVerifier:
     ) -> DPoPProof:
         parsed = _parse_header(headers)  # RFC 9449 §4.3 steps 1-2
         header, claims = parsed.header, parsed.payload
-        self._check_type(header)  # §4.3 step 4
+        self._check_type(header)  # RFC 9449 §4.3 step 4
         _check_header_params(header)  # RFC 7515 §4.1.11
-        alg = self._check_algorithm(header)  # §4.3 step 5
-        key, thumbprint = self._key_of(parsed)  # §4.3 step 7
-        self._check_fit(alg, key)  # §4.3 step 5
-        _check_signature(parsed, alg, key)  # §4.3 step 6
-        _check_method(claims, method)  # §4.3 step 8
-        _check_url(claims, url)  # §4.3 step 9
-        window_end, nonce_used = self._check_freshness(claims, now)  # §4.3 steps 10-11
-        jti = _check_jti(claims)  # §4.3 step 3, §4.2
-        _check_ath(claims, access_token)  # §4.3 step 12, §7.1
-        _check_binding(cnf, thumbprint)  # §4.3 step 12, §6.1
-        self._claim(thumbprint, jti, window_end, now)  # §11.1
+        alg = self._check_algorithm(header)  # RFC 9449 §4.3 step 5
+        key, thumbprint = self._key_of(parsed)  # RFC 9449 §4.3 step 7
+        self._check_fit(alg, key)  # RFC 9449 §4.3 step 5
+        _check_signature(parsed, alg, key)  # RFC 9449 §4.3 step 6
+        _check_method(claims, method)  # RFC 9449 §4.3 step 8
+        _check_url(claims, url)  # RFC 9449 §4.3 step 9
+        window_end, nonce_used = self._check_freshness(claims, now)  # RFC 9449 §4.3 steps 10-11
+        jti = _check_jti(claims)  # RFC 9449 §4.3 step 3, §4.2
+        _check_ath(claims, access_token)  # RFC 9449 §4.3 step 12, §7.1
+        _check_binding(cnf, thumbprint)  # RFC 9449 §4.3 step 12, §6.1
+        self._claim(thumbprint, jti, window_end, now)  # RFC 9449 §11.1
         return DPoPProof(thumbprint, jti, nonce_used)
 
     # -- header ---------------------------------------------------------------------
