@@ -39,45 +39,33 @@ demo: $(STAMP)
 demo-web: $(STAMP)
 	$(BIN)/python -m example_web.launch
 
-# Debian's chromium for the browser tests (tests/web): installed when missing and we are
-# root (as in CI), quiet when present. Elsewhere those tests skip and say how to run them.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# $(call debian_package,PACKAGE,PRESENT,WHAT): when the shell test PRESENT fails, install
+# Debian's PACKAGE if we are root and have apt-get (as in CI); elsewhere say that WHAT
+# will skip, and how to run it. Quiet when PRESENT succeeds.
+debian_package = { $(2); } || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's chromium for the browser tests..."; \
+	    echo "Installing Debian's $(1) for $(3)..."; \
 	    apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
 	  else \
-	    echo "chromium is missing: tests/web will skip (apt-get install chromium)"; \
+	    echo "$(1) is missing: $(3) will skip (apt-get install $(1))"; \
 	  fi; }
+
+# Debian's chromium for the browser tests (tests/web).
+browser:
+	@$(call debian_package,chromium,command -v chromium >/dev/null 2>&1,the browser tests)
 
 # Debian's redis-server for the shared DPoP replay store's tests (the suite starts its own
-# on loopback): installed when missing and we are root (as in CI), quiet when present.
-# Elsewhere those tests skip and say how to run them.
+# on loopback).
 services:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's redis-server for the DPoP replay-store tests..."; \
-	    apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
-	  else \
-	    echo "redis-server is missing: the Redis tests will skip (apt-get install redis-server)"; \
-	  fi; }
+	@$(call debian_package,redis-server,command -v redis-server >/dev/null 2>&1,the Redis tests)
 
 # The machine's PostgreSQL binaries for example_api's PostgreSQL tests (the suite starts
-# a throwaway server on loopback, as the postgres user when we are root): Debian's
-# postgresql installed when missing and we are root (as in CI), quiet when present.
-# Elsewhere those tests skip and say how to run them.
+# a throwaway server on loopback, as the postgres user when we are root).
+PG_PRESENT = { command -v pg_config >/dev/null 2>&1 && [ -x "$$(pg_config --bindir)/initdb" ]; } \
+	|| ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
 postgres:
-	@{ command -v pg_config >/dev/null 2>&1 && [ -x "$$(pg_config --bindir)/initdb" ]; } || \
-	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's postgresql for the example API's PostgreSQL tests..."; \
-	    apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else \
-	    echo "PostgreSQL is missing: example_api's PostgreSQL tests will skip (apt-get install postgresql)"; \
-	  fi; }
+	@$(call debian_package,postgresql,$(PG_PRESENT),example_api's PostgreSQL tests)
 
 # The throughput, per-call and memory benchmarks (loopback only, bounded runs). Not part
 # of `make test`: they take several minutes and want a quiet machine.

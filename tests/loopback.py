@@ -65,6 +65,29 @@ Responder = Callable[[BaseHTTPRequestHandler, "LoopbackServer", str], None]
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
+class BackgroundHTTPServer:
+    """A ``ThreadingHTTPServer`` on a free 127.0.0.1 port, serving from a daemon thread
+    until :meth:`close`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        """Stop serving, close the socket and join the thread (at most 5 s)."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
 def _path(url_or_path: str) -> str:
     return urlsplit(url_or_path).path
 
@@ -88,18 +111,13 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self._active = 0
         self._ids = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._http = BackgroundHTTPServer(self._handler())
 
     # -- answers ----------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url
 
     def route(self, path: str, responder: Responder) -> str:
         """Answer ``path`` with ``responder`` from now on; returns its URL."""
@@ -158,9 +176,7 @@ class LoopbackServer:
         deadline = time.monotonic() + 3
         while self._active and time.monotonic() < deadline:
             time.sleep(0.01)
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._http.close()
 
     def __enter__(self) -> LoopbackServer:
         return self

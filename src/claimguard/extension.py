@@ -171,7 +171,9 @@ class ClaimGuard:
             cannot be reached (503).
         :raises TypeError: an empty requirement, or ``optional`` misused.
         """
-        checks = _requirements(
+        checks, is_optional, mode = _route_checks(
+            optional,
+            dpop,
             roles=roles,
             any_roles=any_roles,
             scopes=scopes,
@@ -179,9 +181,7 @@ class ClaimGuard:
             permissions=permissions,
             any_permissions=any_permissions,
         )
-        return verify_current_request(
-            checks, optional=check_optional(optional, checks), dpop=route_dpop_mode(dpop)
-        )
+        return verify_current_request(checks, optional=is_optional, dpop=mode)
 
     def protect(
         self,
@@ -203,7 +203,9 @@ class ClaimGuard:
         ``TypeError`` at import time. CORS preflights pass, as with the decorators.
         ``dpop`` overrides ``CLAIMGUARD_DPOP_MODE`` for the blueprint's routes.
         """
-        checks = _requirements(
+        checks, is_optional, mode = _route_checks(
+            optional,
+            dpop,
             roles=roles,
             any_roles=any_roles,
             scopes=scopes,
@@ -211,8 +213,6 @@ class ClaimGuard:
             permissions=permissions,
             any_permissions=any_permissions,
         )
-        is_optional = check_optional(optional, checks)
-        mode = route_dpop_mode(dpop)
 
         def guard_blueprint() -> Response | None:
             if is_preflight():
@@ -275,6 +275,15 @@ _KINDS = {
     "permissions": ("permissions", "all"),
     "any_permissions": ("permissions", "any"),
 }
+
+
+def _route_checks(
+    optional: object, dpop: object, **groups: Iterable[str] | None
+) -> tuple[tuple[Requirement, ...], bool, str | None]:
+    """What ``verify_request`` and ``protect`` check, validated once, at set-up: the
+    requirements the keywords name, ``optional`` and the route's DPoP mode."""
+    checks = _requirements(**groups)
+    return checks, check_optional(optional, checks), route_dpop_mode(dpop)
 
 
 def _requirements(**groups: Iterable[str] | None) -> tuple[Requirement, ...]:

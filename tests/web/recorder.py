@@ -17,9 +17,10 @@ import threading
 from dataclasses import dataclass
 from dataclasses import field
 from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from loopback import BackgroundHTTPServer
 
 #: Request headers not passed on (hop-by-hop, RFC 9110 §7.6.1) or rewritten here.
 _HOP_BY_HOP = {
@@ -89,16 +90,11 @@ class RecordingProxy:
         self._upstream = (parts.hostname, parts.port or 80)
         self._seen: list[Seen] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._http = BackgroundHTTPServer(self._handler())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url
 
     def seen(self) -> list[Seen]:
         with self._lock:
@@ -120,9 +116,7 @@ class RecordingProxy:
         return {seen.dpop_token for seen in self.seen() if seen.dpop_token}
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._http.close()
 
     def _record(self, seen: Seen) -> None:
         with self._lock:
